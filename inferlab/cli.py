@@ -1,0 +1,123 @@
+"""The `inferlab` command: check the install, build the labs, grade a submission."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _version(mod: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(mod)
+    except Exception:  # noqa: BLE001
+        return "not installed"
+
+
+def cmd_check(args) -> int:
+    """Versions, GPU or interpreter mode, and the lab extensions."""
+    import inferlab
+
+    print(f"python      {sys.version.split()[0]}  ({sys.executable})")
+    for mod in ("torch", "triton", "jupyterlab", "notebook", "nbgrader", "ipywidgets", "matplotlib"):
+        print(f"{mod:11} {_version(mod)}")
+    import torch
+
+    if torch.cuda.is_available():
+        print(f"mode        GPU: {torch.cuda.get_device_name(0)} (x{torch.cuda.device_count()}), Triton compiles kernels")
+    else:
+        print("mode        no CUDA device: Triton runs kernels through its interpreter "
+              f"(TRITON_INTERPRET={os.environ.get('TRITON_INTERPRET')})")
+    jupyter = shutil.which("jupyter", path=os.path.dirname(sys.executable)) or shutil.which("jupyter")
+    ok = True
+    if jupyter:
+        out = subprocess.run([jupyter, "labextension", "list"], capture_output=True, text=True)
+        text = out.stdout + out.stderr
+        for ext in ("@jupyter/nbgrader", "@jupyter-widgets/jupyterlab-manager"):
+            line = next((l for l in text.splitlines() if ext in l), "")
+            enabled = "enabled" in line and "disabled" not in line
+            ok &= enabled
+            print(f"labext      {ext}: {'enabled' if enabled else 'MISSING or disabled'}")
+    else:
+        ok = False
+        print("labext      jupyter not found")
+    print(f"inferlab    {inferlab.__version__} at {ROOT}")
+    return 0 if ok else 1
+
+
+def build(root: Path = ROOT, verbose: bool = True, release_dir: Path | None = None) -> list[str]:
+    """Percent sources -> notebooks, then nbgrader generate_assignment solutions/ -> labs/."""
+    from inferlab.notebook import build_percent, notebook_sources
+
+    changed = []
+    for src, dst in notebook_sources(root):
+        if build_percent(src, dst):
+            changed.append(str(dst.relative_to(root)))
+    release = Path(release_dir) if release_dir else root / "labs"
+    labs = sorted(p.name for p in (root / "solutions").glob("lab*") if p.is_dir())
+    with tempfile.TemporaryDirectory() as tmp:
+        db = f"sqlite:///{tmp}/gradebook.db"
+        for lab in labs:
+            cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", lab, "--force", "--log-level=WARN",
+                   f"--db={db}", f"--CourseDirectory.root={root}",
+                   f"--CourseDirectory.release_directory={release}"]
+            env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+            out = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
+            if out.returncode != 0:
+                raise RuntimeError(f"nbgrader generate_assignment {lab} failed:\n{out.stdout}\n{out.stderr}")
+            if verbose:
+                print(f"built {release.name}/{lab}")
+    for c in changed:
+        if verbose:
+            print(f"rebuilt {c}")
+    return changed
+
+
+def cmd_build(args) -> int:
+    build()
+    return 0
+
+
+def cmd_grade(args) -> int:
+    from inferlab.grading.runner import grade, print_report
+    from inferlab.grading.source import UnreadableSubmission
+
+    try:
+        report = grade(args.lab, args.submission, timeout=args.timeout, seed=args.seed)
+    except UnreadableSubmission as e:
+        print(f"inferlab grade: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"inferlab grade: {e}", file=sys.stderr)
+        return 2
+    print_report(report, args.json)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="inferlab", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("check", help="versions, GPU or interpreter mode, lab extensions").set_defaults(fn=cmd_check)
+    sub.add_parser("build", help="regenerate labs/ from solutions/ (and notebooks from their sources)") \
+        .set_defaults(fn=cmd_build)
+    g = sub.add_parser("grade", help="grade a lab notebook (.ipynb) or module (.py)")
+    g.add_argument("lab", help="lab01 ... lab10")
+    g.add_argument("submission", help="the notebook or module to grade")
+    g.add_argument("--json", action="store_true", help="print one JSON object")
+    g.add_argument("--timeout", type=float, default=None, help="seconds allowed per check (default 120)")
+    g.add_argument("--seed", type=int, default=None, help="seed for the random inputs (default: fresh)")
+    g.set_defaults(fn=cmd_grade)
+    args = p.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""The grader's side of the sandbox: start the child, call into it, clean up after it."""
+from __future__ import annotations
+
+import os
+import pickle
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from inferlab.grading import sandbox, wire
+
+DEFAULT_MEMORY_MB = int(os.environ.get("INFERLAB_GRADE_MEMORY_MB", "6144"))
+
+
+class RemoteError(Exception):
+    """An exception raised by the submission, carried back by name."""
+
+    def __init__(self, type_name: str, mro: list[str], message: str, tb: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name, self.mro_names, self.message, self.remote_traceback = type_name, mro, message, tb
+
+
+class ChildDied(RuntimeError):
+    """The submission's process ended while the grader was waiting for it."""
+
+
+class ChildTimeout(RuntimeError):
+    """The submission's process did not answer in time."""
+
+
+def course_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def _deny_list() -> list[str]:
+    root = course_root()
+    names = ["autograder", "solutions", "tests", "gradebook.db", "submitted", "autograded",
+             "feedback", "exchange", "nbgrader_config.py", ".git"]
+    return [str(root / n) for n in names]
+
+
+class Child:
+    """One sandboxed submission process."""
+
+    reaper: sandbox.Reaper | None = None
+
+    def __init__(self, memory_mb: int | None = None, env: dict | None = None) -> None:
+        if Child.reaper is None:
+            Child.reaper = sandbox.Reaper()
+        self.scratch = Path(tempfile.mkdtemp(prefix="inferlab-grade-"))
+        (self.scratch / "tmp").mkdir()
+        self.token = secrets.token_hex(8)
+        r_in, w_in = os.pipe()
+        r_out, w_out = os.pipe()
+        child_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.scratch),
+            "TMPDIR": str(self.scratch / "tmp"),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "0",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": str(self.scratch / "mpl"),
+            "TRITON_CACHE_DIR": str(self.scratch / "triton"),
+            "TORCHINDUCTOR_CACHE_DIR": str(self.scratch / "inductor"),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"),
+            "INFERLAB_AUTOGRADE": "1",
+            sandbox.ENV_SCRATCH: str(self.scratch),
+            sandbox.ENV_DENY: os.pathsep.join(_deny_list()),
+            sandbox.ENV_MEMORY: str(memory_mb if memory_mb is not None else DEFAULT_MEMORY_MB),
+            sandbox.ENV_CPU: os.environ.get("INFERLAB_GRADE_CPU_S", "3600"),
+            sandbox.ENV_TOKEN: self.token,
+        }
+        for k in ("TRITON_INTERPRET", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "VIRTUAL_ENV",
+                  "NCCL_NVLS_ENABLE", "TORCH_SYMM_MEM_DISABLE_MULTICAST", "NVSHMEM_DISABLE_NVLS"):
+            if k in os.environ:
+                child_env[k] = os.environ[k]
+        if torch.cuda.is_available():
+            child_env[sandbox.ENV_MEMORY] = "0"  # CUDA reserves far more address space than it uses
+        else:
+            child_env["TRITON_INTERPRET"] = "1"
+        child_env.update(env or {})
+        self.log_path = self.scratch / "output.log"
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "inferlab.grading.child", str(r_in), str(w_out)],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+            pass_fds=(r_in, w_out), cwd=self.scratch, env=child_env, start_new_session=True)
+        sandbox.Reaper.started.add(self.proc.pid)
+        self.start_ticks = sandbox.start_ticks(self.proc.pid)
+        os.close(r_in)
+        os.close(w_out)
+        self.fd_to, self.fd_from = w_in, r_out
+        self.deadline: float | None = None
+        self.alive = True
+
+    # -- calls ---------------------------------------------------------------------
+    def request(self, req: dict, timeout: float | None = None):
+        if not self.alive:
+            raise ChildDied("the submission's process is gone")
+        deadline = self.deadline
+        if timeout is not None:
+            deadline = min(deadline or float("inf"), time.monotonic() + timeout)
+        try:
+            wire.write_frame(self.fd_to, pickle.dumps(req))
+            payload = wire.read_frame(self.fd_from, deadline)
+        except wire.WireTimeout:
+            self.kill()
+            raise ChildTimeout("timed out") from None
+        except (wire.WireError, BrokenPipeError, OSError):
+            code = self.kill()
+            raise ChildDied(self._death(code)) from None
+        try:
+            reply = wire.load_from_child(payload)
+        except Exception as e:  # noqa: BLE001 - anything but plain data is refused
+            raise RemoteError("UnreadableResult", ["UnreadableResult"],
+                              f"the grader could not read the value returned ({e.__class__.__name__})", "") from None
+        if not isinstance(reply, dict) or not ({"ok"} == set(reply) or {"error"} == set(reply)):
+            raise RemoteError("ProtocolError", ["ProtocolError"], "malformed reply", "")
+        if "error" in reply:
+            err = reply["error"]
+            raise RemoteError(str(err.get("type")), [str(x) for x in err.get("mro", [])],
+                              str(err.get("message")), str(err.get("traceback", "")))
+        return reply["ok"]
+
+    def _death(self, code) -> str:
+        if code is None:
+            return "the submission's process stopped answering"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = str(-code)
+            hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+            return f"the submission's process was killed by {name}{hint}"
+        return f"the submission's process exited with status {code}"
+
+    def output_tail(self, n: int = 1500) -> str:
+        try:
+            data = self.log_path.read_bytes()
+        except OSError:
+            return ""
+        return data[-n:].decode("utf-8", "replace")
+
+    def kill(self) -> int | None:
+        """Stop the child and everything it started; return its exit status."""
+        if not self.alive:
+            return self.proc.returncode
+        self.alive = False
+        try:
+            code = self.proc.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            code = None
+        if self.reaper is not None:
+            self.reaper.sweep(self.proc.pid, self.token, self.start_ticks)
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        if code is None:
+            code = self.proc.wait()
+        sandbox.Reaper.started.discard(self.proc.pid)
+        for fd in (self.fd_to, self.fd_from):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.log.close()
+        return code
+
+    def close(self) -> None:
+        self.kill()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- proxies
+
+
+def _encode_args(value):
+    if isinstance(value, RemoteObject):
+        return {"__ref__": value._ref}
+    if type(value) in (list, tuple):
+        out = [_encode_args(v) for v in value]
+        return out if type(value) is list else tuple(out)
+    if type(value) is dict:
+        return {k: _encode_args(v) for k, v in value.items()}
+    return value
+
+
+def _decode(child: "Child", value):
+    if isinstance(value, dict):
+        if "__ref__" in value:
+            return RemoteObject(child, int(value["__ref__"]), str(value.get("__type__", "object")))
+        if set(value) == {"__dtype__"}:
+            return getattr(torch, str(value["__dtype__"]).replace("torch.", ""))
+        if set(value) == {"__device__"}:
+            return torch.device(value["__device__"])
+        return {k: _decode(child, v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        out = [_decode(child, v) for v in value]
+        return out if type(value) is list else tuple(out)
+    return value
+
+
+class RemoteObject:
+    """An object that lives in the submission's process."""
+
+    def __init__(self, child: Child, ref: int, type_name: str) -> None:
+        object.__setattr__(self, "_child", child)
+        object.__setattr__(self, "_ref", ref)
+        object.__setattr__(self, "_type_name", type_name)
+
+    def __repr__(self) -> str:
+        return f"<remote {self._type_name} #{self._ref}>"
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        value = self._child.request({"op": "getattr", "target": self._ref, "name": name})
+        if isinstance(value, dict) and value.get("__callable__") is True:
+            return RemoteMethod(self._child, self._ref, name)
+        return _decode(self._child, value)
+
+    def __setattr__(self, name: str, value) -> None:
+        self._child.request({"op": "setattr", "target": self._ref, "name": name, "value": _encode_args(value)})
+
+    def _dunder(self, name, *args):
+        return RemoteMethod(self._child, self._ref, name)(*args)
+
+    def __len__(self):
+        return int(self._dunder("__len__"))
+
+    def __contains__(self, item):
+        return bool(self._dunder("__contains__", item))
+
+    def __getitem__(self, item):
+        return self._dunder("__getitem__", item)
+
+    def __iter__(self):
+        return iter(_decode(self._child, self._child.request(
+            {"op": "make", "spec": "inferlab.grading.probes:as_list", "args": ({"__ref__": self._ref},)})))
+
+    def __call__(self, *args, **kwargs):
+        return RemoteMethod(self._child, self._ref, "__call__")(*args, **kwargs)
+
+
+class RemoteMethod:
+    """A bound method (or a top-level name when ref is None) of the submission."""
+
+    def __init__(self, child: Child, ref: int | None, name: str) -> None:
+        self._child, self._ref, self.__name__ = child, ref, name
+
+    def __call__(self, *args, **kwargs):
+        value = self._child.request({"op": "call", "target": self._ref, "name": self.__name__,
+                                     "args": _encode_args(args), "kwargs": _encode_args(kwargs)})
+        return _decode(self._child, value)
+
+
+class RemoteSubmission:
+    """The submission's graded names, reached in its sandboxed process."""
+
+    def __init__(self, child: Child) -> None:
+        self._child = child
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return RemoteMethod(self._child, None, name)
+
+    def has(self, name: str) -> bool:
+        return bool(self.probe("inferlab.grading.probes:has_name", name))
+
+    def mro(self, name: str) -> list[str]:
+        """Class names along the MRO of the submission's class `name`."""
+        return list(self.probe("inferlab.grading.probes:mro_names", name))
+
+    def make(self, spec: str, *args, **kwargs):
+        """Run trusted course code `module:function(*args)` in the submission's process."""
+        return _decode(self._child, self._child.request(
+            {"op": "make", "spec": spec, "args": _encode_args(args), "kwargs": _encode_args(kwargs)}))
+
+    def probe(self, spec: str, *args, **kwargs):
+        """Run trusted course code `module:function(namespace, *args)` in the submission's process."""
+        return _decode(self._child, self._child.request(
+            {"op": "probe", "spec": spec, "args": _encode_args(args), "kwargs": _encode_args(kwargs)}))
+
+    def traced(self, name: str, *args, **kwargs):
+        """Call graded name `name` under the instrumented interpreter: (result, Trace summary)."""
+        from inferlab.grading.probes import TraceSummary
+
+        out = self.probe("inferlab.grading.probes:traced", name, *args, **kwargs)
+        return out["result"], TraceSummary(out["trace"])

@@ -1,0 +1,180 @@
+"""Grade a submission: run every check of a lab against it, in a sandboxed child."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from inferlab.grading.checks import CATEGORIES, Check, CheckFailure, load_checks
+from inferlab.grading.remote import Child, ChildDied, ChildTimeout, RemoteError, RemoteSubmission
+from inferlab.grading.source import read_cells
+
+RUBRIC_WEIGHTS = {"knowledge": 40, "systems": 30, "practice": 20, "frontier": 10}
+DEFAULT_TIMEOUT = float(os.environ.get("INFERLAB_CHECK_TIMEOUT", "120"))
+
+
+@dataclass
+class Result:
+    """One check's outcome, as `inferlab grade --json` prints it."""
+
+    id: str
+    points: float
+    max_points: float
+    passed: bool
+    kind: str
+    category: str
+    group: str
+    message: str
+    seconds: float = 0.0
+
+
+@dataclass
+class Report:
+    lab: str
+    tests: list[Result] = field(default_factory=list)
+    seed: int = 0
+    load_errors: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.points for t in self.tests), 4)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(t.max_points for t in self.tests), 4)
+
+    def by_group(self) -> dict[str, tuple[float, float]]:
+        out: dict[str, tuple[float, float]] = {}
+        for t in self.tests:
+            e, p = out.get(t.group, (0.0, 0.0))
+            out[t.group] = (e + t.points, p + t.max_points)
+        return out
+
+    def rubric(self) -> dict:
+        cats = {c: [0.0, 0.0] for c in CATEGORIES}
+        for t in self.tests:
+            cats[t.category][0] += t.points
+            cats[t.category][1] += t.max_points
+        return {"categories": {c: {"earned": e, "possible": p} for c, (e, p) in cats.items() if p > 0},
+                **rubric_score({c: tuple(v) for c, v in cats.items()})}
+
+    def to_json(self) -> dict:
+        return {"lab": self.lab, "score": self.score, "max_score": self.max_score,
+                "tests": [{k: v for k, v in asdict(t).items()} for t in self.tests],
+                "rubric": self.rubric(), "seed": self.seed, "seconds": round(self.seconds, 2),
+                "load_errors": self.load_errors}
+
+    def table(self) -> str:
+        lines = [f"{self.lab}: {self.score:g} / {self.max_score:g} points  (seed {self.seed}, {self.seconds:.1f} s)"]
+        for t in self.tests:
+            mark = "PASS" if t.passed else "FAIL"
+            lines.append(f"  {mark} {t.points:>4g}/{t.max_points:<4g} {t.kind[:4]:4} {t.category:9} {t.id}")
+            if not t.passed:
+                for m in t.message.splitlines()[:8]:
+                    lines.append(f"        {m}")
+        r = self.rubric()
+        lines.append(f"  rubric: {r['score']:.1f}/100 ({r['band']})")
+        return "\n".join(lines)
+
+
+def rubric_score(points: dict) -> dict:
+    """Syllabus §9 weights 40/30/20/10, renormalised over the categories present."""
+    num = den = 0.0
+    for cat, w in RUBRIC_WEIGHTS.items():
+        earned, possible = points.get(cat, (0.0, 0.0))
+        if possible > 0:
+            num += w * earned / possible
+            den += w
+    score = 100.0 * num / den if den else 0.0
+    band = "excellent" if score >= 90 else "good" if score >= 80 else "fair" if score >= 70 else "poor"
+    return {"score": round(score, 2), "band": band}
+
+
+def failure_message(e: BaseException) -> str:
+    """Turn whatever a check raised into a message a learner can act on."""
+    if isinstance(e, CheckFailure):
+        return str(e)
+    if isinstance(e, RemoteError):
+        tb = e.remote_traceback.strip().splitlines()
+        where = [line.strip() for line in tb if line.strip().startswith('File "<cell') or "submission" in line]
+        loc = f" ({where[-1]})" if where else ""
+        if e.type_name == "NotImplementedError":
+            return f"not implemented yet: {e.message}"
+        return f"your code raised {e.type_name}: {e.message}{loc}"
+    if isinstance(e, ChildTimeout):
+        return "timed out: the submission did not finish within the time limit (an endless loop?)"
+    if isinstance(e, ChildDied):
+        return f"crashed: {e}"
+    return f"the check could not run: {type(e).__name__}: {e}\n" + traceback.format_exc(limit=3)
+
+
+def run_check(check: Check, sub, seed: int) -> tuple[bool, str]:
+    rng = torch.Generator().manual_seed((seed * 1_000_003 + sum(map(ord, check.name))) % (2**63))
+    try:
+        check.fn(sub, rng)
+        return True, "ok"
+    except (ChildTimeout, ChildDied):
+        raise
+    except BaseException as e:  # noqa: BLE001 - a check's own failure or the submission's
+        return False, failure_message(e)
+
+
+def grade(lab: str, path, timeout: float | None = None, seed: int | None = None,
+          groups: list[str] | None = None, memory_mb: int | None = None) -> Report:
+    """Grade one submission with every check of `lab` (or only `groups`)."""
+    t0 = time.monotonic()
+    checks = load_checks(lab)
+    cells = read_cells(lab, path)  # raises UnreadableSubmission
+    timeout = timeout or DEFAULT_TIMEOUT
+    if seed is None:
+        seed = int(os.environ.get("INFERLAB_SEED") or secrets.randbits(31))
+    report = Report(lab=lab, seed=seed)
+    items = [c for c in checks.items if groups is None or c.group in groups]
+    child: Child | None = None
+    broken = ""  # set when the submission cannot be loaded: every later check gets this message
+    try:
+        for check in items:
+            c0 = time.monotonic()
+            passed, msg = False, broken
+            if not broken and (child is None or not child.alive):
+                if child is not None:
+                    child.close()
+                child = Child(memory_mb=memory_mb)
+                child.deadline = time.monotonic() + max(timeout, 60.0)
+                try:
+                    loaded = child.request({"op": "load", "cells": cells})
+                    if not report.load_errors:
+                        report.load_errors = loaded["errors"]
+                except (ChildTimeout, ChildDied, RemoteError) as e:
+                    broken = "the submission could not be loaded: " + failure_message(e)
+                    passed, msg = False, broken
+            if not broken:
+                child.deadline = time.monotonic() + (check.timeout or timeout)
+                try:
+                    passed, msg = run_check(check, RemoteSubmission(child), seed)
+                except (ChildTimeout, ChildDied) as e:
+                    passed, msg = False, failure_message(e)
+                    tail = child.output_tail(400).strip()
+                    if tail and isinstance(e, ChildDied):
+                        msg += "\nlast output: " + tail.splitlines()[-1][:300]
+            report.tests.append(Result(check.id, check.points if passed else 0.0, check.points, passed,
+                                       check.kind, check.category, check.group, msg,
+                                       round(time.monotonic() - c0, 3)))
+    finally:
+        if child is not None:
+            child.close()
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+def print_report(report: Report, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report.to_json()))
+    else:
+        print(report.table())
