@@ -17,9 +17,11 @@ one buffer overlap), and its bytes (lanes x element size) are added to that argu
 no argument is out of bounds: it raises `OutOfBoundsAccess` before memory is touched, or with
 on_oob="record" is recorded and skipped (a load gives 0 there). Atomics count as a load and a store.
 
-Limits: an overrun that lands inside another argument's memory is counted as an access to that
-argument, not as out of bounds; `tl.dot_scaled` FLOPs are not counted; an autotuned kernel shows
-one launch per configuration it tried.
+Nested traces all record; the innermost one decides what an out-of-bounds access does.
+
+Limits: an overrun that lands inside another argument's memory (or in the gaps of a strided view
+passed as an argument) counts as an access to that argument, not as out of bounds; `tl.dot_scaled`
+FLOPs are not counted; an autotuned kernel shows one launch per configuration it tried.
 
 Importing this module with TRITON_INTERPRET=1 also fixes the Triton 3.9 interpreter's tl.dot on
 bfloat16 operands (see `fix_interpreter_bf16_dot`), traced or not.
@@ -118,6 +120,11 @@ class Launch:
     dot_flops: int = 0  # 2*M*N*K summed over every tl.dot of every program
     dots: int = 0
     oob: list[OutOfBounds] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """The kernel's name (same as `kernel`)."""
+        return self.kernel
 
     @property
     def bytes_loaded(self) -> int:
@@ -256,9 +263,8 @@ class _Span:
     @staticmethod
     def of(name: str, t) -> "_Span":
         """The span of torch tensor `t` (a view spans from its first to its last element)."""
-        itemsize = t.element_size()
-        extent = 1 + sum((n - 1) * abs(s) for n, s in zip(t.shape, t.stride())) if t.numel() else 0
-        start = t.data_ptr() - itemsize * sum((n - 1) * -s for n, s in zip(t.shape, t.stride()) if s < 0)
+        itemsize, start = t.element_size(), t.data_ptr()
+        extent = 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride())) if t.numel() else 0  # elements
         return _Span(name, start, start + extent * itemsize, itemsize, tuple(t.shape), tuple(t.stride()),
                      str(t.device), extent == t.numel())
 
@@ -275,7 +281,7 @@ class _Span:
         off = (addr - np.uint64(self.start)).astype(np.int64)
         ok = off % self.itemsize == 0
         rest = off // self.itemsize
-        for n, s in sorted(((n, abs(s)) for n, s in zip(self.shape, self.strides) if n > 1 and s), key=lambda d: -d[1]):
+        for n, s in sorted(((n, s) for n, s in zip(self.shape, self.strides) if n > 1 and s), key=lambda d: -d[1]):
             idx = rest // s
             ok &= idx < n
             rest = rest - np.minimum(idx, n - 1) * s
@@ -287,6 +293,8 @@ def _owners(spans: list[_Span], addr: np.ndarray, nbytes: int) -> np.ndarray:
     owner = np.full(addr.shape, -1, dtype=np.int32)
     for exact in (True, False):
         for i, span in enumerate(spans):
+            if span.dense and not exact:
+                continue
             hit = (owner < 0) & span.contains(addr, nbytes)
             if exact and not span.dense and hit.any():
                 hit[hit] = span.in_view(addr[hit])
@@ -341,11 +349,8 @@ def _as_tensor_shape(hits: Optional[np.ndarray], tensor) -> Optional[np.ndarray]
         return np.zeros(tuple(tensor.shape) if tensor is not None else (0,), dtype=np.int32)
     if hits is None:
         return None
-    span = _Span.of("", tensor)
-    first = (tensor.data_ptr() - span.start) // span.itemsize
-    strides = tuple(s * hits.itemsize for s in tensor.stride())
-    view = np.lib.stride_tricks.as_strided(hits[first:], tuple(tensor.shape), strides, writeable=False)
-    return view.copy()
+    strides = tuple(s * hits.itemsize for s in tensor.stride())  # the span starts at the tensor's first element
+    return np.lib.stride_tricks.as_strided(hits, tuple(tensor.shape), strides, writeable=False).copy()
 
 
 # ----------------------------------------------------------------------------- one launch in progress
@@ -388,9 +393,11 @@ class _LaunchState:
         self.host = self.dev  # replaced if the interpreter copies arguments to host buffers
         self.spans: list[_Span] = []
         self.records: list[Launch] = []
+        self.started = False
 
     def start(self, grid: tuple) -> None:
         """Called when the grid is known: fix the host spans and open a Launch in every active trace."""
+        self.started = True
         self.spans = [_Span.of(name, t) for name, t in self.host]
         self.records = []
         for tr in _ACTIVE:
@@ -405,6 +412,8 @@ class _LaunchState:
 
     def access(self, builder, op: str, ptrs, active: np.ndarray) -> Optional[np.ndarray]:
         """Count one load/store/atomic; return the lanes to skip (out of bounds) or None; may raise."""
+        if not self.started:
+            self.start(tuple(getattr(builder, "grid_dim", (1, 1, 1))))
         addr = np.asarray(ptrs.data, dtype=np.uint64)
         addr, active = np.broadcast_arrays(addr, np.asarray(active, dtype=bool))
         nbytes = _pointee_bytes(ptrs)
@@ -418,8 +427,9 @@ class _LaunchState:
         name, offset = _nearest(self.spans, int(lanes[bad][0]))
         event = OutOfBounds(self.kernel, op, int(bad.sum()), name, offset, tuple(getattr(builder, "grid_idx", ())))
         if not _ACTIVE or _ACTIVE[-1].on_oob == "raise" or op == "atomic_cas":
-            raise OutOfBoundsAccess(f"{event}. Mask the {op} (mask=offsets < size) or fix the offsets. "
-                                    f"Arguments: {', '.join(f'{s.name} ({s.end - s.start} B)' for s in self.spans)}")
+            sizes = ", ".join(f"{s.name} ({s.end - s.start} B)" for s in self.spans)
+            raise OutOfBoundsAccess(f"{event}. Mask the {op} (e.g. mask=offsets < n) or fix its offsets. "
+                                    f"Tensor arguments: {sizes}")
         for launch in self.records:
             launch.oob.append(event)
         skip = np.zeros(addr.shape, dtype=bool)
@@ -433,9 +443,7 @@ class _LaunchState:
             slots = ((lanes - np.uint64(span.start)) // np.uint64(span.itemsize)).astype(np.int64)
         for launch in self.records:
             a = launch.args[span.name]
-            for kind in ("load", "store"):
-                if kind not in op and op != "atomic":
-                    continue
+            for kind in _KINDS[op]:
                 if kind == "load":
                     a.bytes_loaded += lanes.size * nbytes
                     a.elements_loaded += lanes.size
@@ -448,11 +456,17 @@ class _LaunchState:
                     hits = _hits(a, kind, (span.end - span.start) // span.itemsize)
                     np.add.at(hits, slots, 1)
 
-    def dot(self, flops: int) -> None:
+    def dot(self, builder, flops: int) -> None:
         """Count one tl.dot of `flops` FLOPs."""
+        if not self.started:
+            self.start(tuple(getattr(builder, "grid_dim", (1, 1, 1))))
         for launch in self.records:
             launch.dots += 1
             launch.dot_flops += flops
+
+
+# What each op counts as: an atomic reads and writes its lanes.
+_KINDS = {"load": ("load",), "store": ("store",), "atomic": ("load", "store"), "atomic_cas": ("load", "store")}
 
 
 def _hits(a: ArgStats, kind: str, size: int) -> np.ndarray:
@@ -467,7 +481,8 @@ def _pointee_bytes(ptrs) -> int:
     """Bytes of the element a pointer handle points to."""
     import triton.language as tl
 
-    ty = getattr(ptrs.dtype, "element_ty", None) or ptrs.get_element_ty()
+    ty = getattr(ptrs.dtype, "element_ty", None)
+    ty = ptrs.get_element_ty() if ty is None else ty
     if isinstance(ty, tl.pointer_type):
         return 8
     return max(1, ty.primitive_bitwidth // 8)
@@ -516,9 +531,14 @@ def _uninstall() -> None:
 def _traced_call(self, *args_dev, **kwargs):
     from triton.runtime import interpreter as interp
 
-    _LAUNCHES.append(_LaunchState(self, args_dev, kwargs))
+    original = _original(interp.GridExecutor, "__call__")
     try:
-        return _original(interp.GridExecutor, "__call__")(self, *args_dev, **kwargs)
+        state = _LaunchState(self, args_dev, kwargs)
+    except TypeError:  # arguments that do not fit the kernel: let the interpreter say so
+        return original(self, *args_dev, **kwargs)
+    _LAUNCHES.append(state)
+    try:
+        return original(self, *args_dev, **kwargs)
     except Exception as e:
         oob = _find_cause(e, OutOfBoundsAccess)
         if oob is None or oob is e:
@@ -591,7 +611,7 @@ def _traced_dot(self, a, b, d, *rest, **kw):
 
     state = _current()
     if state is not None:
-        state.dot(2 * int(np.size(a.data)) * int(np.shape(b.data)[-1]))  # 2*M*K*N (times any batch)
+        state.dot(self, 2 * int(np.size(a.data)) * int(np.shape(b.data)[-1]))  # 2*M*K*N (times any batch)
     return _original(interp.InterpreterBuilder, "create_dot")(self, a, b, d, *rest, **kw)
 
 

@@ -187,8 +187,9 @@ def main(argv: list[str]) -> None:
             warm_interpreter()
         except Exception:  # noqa: BLE001
             pass
-    from inferlab.grading import sandbox
+    from inferlab.grading import probes, sandbox
 
+    probes.seal()
     sandbox.install_from_env()
     Server(fd_in, fd_out).serve()
 

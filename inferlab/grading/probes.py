@@ -49,6 +49,46 @@ def warm_interpreter() -> None:
     del a
 
 
+_SEAL: dict | None = None
+
+
+def _watched() -> dict:
+    """Every object a measurement relies on, by name, so that a replacement shows."""
+    import triton.runtime.interpreter as interp
+
+    import inferlab.memtrace as mt
+
+    out = {}
+    for owner_name, owner in (("memtrace", mt), ("probes", __import__(__name__, fromlist=["x"])),
+                              ("Trace", mt.Trace), ("Launch", mt.Launch), ("ArgStats", mt.ArgStats),
+                              ("GridExecutor", interp.GridExecutor),
+                              ("InterpreterBuilder", getattr(interp, "InterpreterBuilder", object))):
+        for k, v in list(vars(owner).items()):
+            if owner_name in ("memtrace", "probes") and not callable(v) and not isinstance(v, type):
+                continue
+            out[f"{owner_name}.{k}"] = id(v)
+    for k in ("equal", "nan_to_num", "as_tensor"):
+        out[f"torch.{k}"] = id(getattr(torch, k))
+    for k in ("clone", "reshape", "to", "float", "data_ptr", "numel", "element_size", "stride", "detach",
+              "permute", "dim", "__eq__"):
+        out[f"Tensor.{k}"] = id(getattr(torch.Tensor, k))
+    return out
+
+
+def seal() -> None:
+    """Remember the measuring code as it is before a submission runs (called by the grader's child)."""
+    global _SEAL
+    _SEAL = _watched()
+
+
+def tampered_names() -> list[str]:
+    """Names of measuring code replaced since `seal()`."""
+    if _SEAL is None:
+        return []
+    now = _watched()
+    return sorted(k for k, v in _SEAL.items() if now.get(k) != v)
+
+
 def _tensors(value, out):
     if isinstance(value, torch.Tensor):
         out.append(value)
@@ -128,6 +168,7 @@ def traced(ns, name: str, *args, **kwargs) -> dict:
     if fn is None:
         raise NameError(f"the submission does not define `{name}`")
     inputs = _tensors((args, kwargs), [])
+    before = tampered_names()
     with mt.trace(on_oob="record") as t:
         with _LaunchSnapshots() as snaps:
             result = fn(*args, **kwargs)
@@ -149,7 +190,8 @@ def traced(ns, name: str, *args, **kwargs) -> dict:
         "result_stored": [int(t.stored_to(x)) for x in outs],
         "result_nbytes": [int(x.numel() * x.element_size()) for x in outs],
         "result_from_kernel": [_produced_by_kernel(x, snaps.snaps) for x in outs],
-        "tampered": not snaps.intact,
+        "tampered": bool(before or tampered_names() or not snaps.intact),
+        "tampered_names": (before or tampered_names())[:10],
         "summary": t.summary() if hasattr(t, "summary") else "",
     }
     return {"result": result, "trace": summary}

@@ -129,6 +129,8 @@ def install(scratch: str, deny=(), memory_mb: int | None = None, cpu_s: int | No
                                                             "ctypes.cdata/buffer", "ctypes.cdata"):
             if not ctypes_ok["value"] and not _launcher_on_stack(trusted):
                 raise SandboxViolation(f"the grader does not allow ctypes ({event})")
+        elif event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents"):
+            raise SandboxViolation(f"the grader does not allow {event}")
         elif event == "socket.connect":
             addr = args[1] if len(args) > 1 else None
             if isinstance(addr, tuple) and addr and isinstance(addr[0], str):

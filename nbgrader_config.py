@@ -1,0 +1,55 @@
+"""nbgrader configuration: the repository root is the course directory.
+
+solutions/labNN/ is the source (reference solution + hidden checks), labs/labNN/
+the generated release. Autograding runs each lab's checks out of process with the
+same runner as `inferlab grade` (inferlab.nbgrader_plugins.GradeOutOfProcess), so
+a submission gets the same score through either front door.
+"""
+import os
+
+import torch
+
+import inferlab  # noqa: F401 - sets TRITON_INTERPRET=1 when there is no CUDA device
+from inferlab import nbgrader_plugins as plugins
+
+c = get_config()  # noqa: F821 - provided by nbgrader
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.root = ROOT
+c.CourseDirectory.course_id = "inferlab"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "labs"
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.src.py"]
+
+exchange = os.environ.get("INFERLAB_EXCHANGE", os.path.join(ROOT, "exchange"))
+os.makedirs(exchange, exist_ok=True)
+c.Exchange.root = exchange
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+# Student code runs in a kernel that cannot hang grading; test cells are graded out of process.
+c.Execute.timeout = 300
+c.Execute.interrupt_on_timeout = True
+c.Execute.extra_arguments = ["--InteractiveShell.xmode=Minimal", "--HistoryManager.hist_file=:memory:"]
+c.Autograde.autograde_preprocessors = [
+    plugins.SandboxedExecute,
+    plugins.GradeOutOfProcess,
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# Feedback shows scores and messages, never hidden-test source or tracebacks.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+
+# Timed exercises: late work loses a share of its score per started hour.
+c.AssignLatePenalties.plugin_class = plugins.PerHourPenalty
+c.PerHourPenalty.fraction_per_hour = 0.1
