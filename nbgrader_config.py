@@ -29,9 +29,16 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 # Student code runs in a kernel that cannot hang grading; test cells are graded out of process.
-c.Execute.timeout = 300
+c.Execute.timeout = int(os.environ.get("INFERLAB_CELL_TIMEOUT", "300"))
 c.Execute.interrupt_on_timeout = True
 c.Execute.extra_arguments = ["--InteractiveShell.xmode=Minimal", "--HistoryManager.hist_file=:memory:"]
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    plugins.RestoreCells,
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 c.Autograde.autograde_preprocessors = [
     plugins.SandboxedExecute,
     plugins.GradeOutOfProcess,

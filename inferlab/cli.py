@@ -53,14 +53,26 @@ def cmd_check(args) -> int:
     return 0 if ok else 1
 
 
-def build(root: Path = ROOT, verbose: bool = True, release_dir: Path | None = None) -> list[str]:
-    """Percent sources -> notebooks, then nbgrader generate_assignment solutions/ -> labs/."""
-    from inferlab.notebook import build_percent, notebook_sources
+def build(root: Path = ROOT, verbose: bool = True, release_dir: Path | None = None,
+          write_sources: bool = True) -> list[str]:
+    """Percent sources -> notebooks, then nbgrader generate_assignment solutions/ -> labs/.
+
+    Returns the notebooks built from percent sources that changed (or, with
+    write_sources=False, that would change).
+    """
+    from inferlab.notebook import build_percent, notebook_sources, parse_percent
+
+    import nbformat
 
     changed = []
     for src, dst in notebook_sources(root):
-        if build_percent(src, dst):
-            changed.append(str(dst.relative_to(root)))
+        if write_sources:
+            if build_percent(src, dst):
+                changed.append(str(dst.relative_to(root)))
+        else:
+            new = nbformat.writes(parse_percent(src.read_text(encoding="utf-8"), str(src)), version=4) + "\n"
+            if not dst.exists() or dst.read_text(encoding="utf-8") != new:
+                changed.append(str(dst.relative_to(root)))
     release = Path(release_dir) if release_dir else root / "labs"
     labs = sorted(p.name for p in (root / "solutions").glob("lab*") if p.is_dir())
     with tempfile.TemporaryDirectory() as tmp:

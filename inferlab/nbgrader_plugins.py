@@ -19,9 +19,32 @@ from nbformat.v4 import new_output
 from traitlets import Float
 
 from nbgrader.plugins import LateSubmissionPlugin
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 
 from inferlab.grading import sandbox
+
+
+class RestoreCells(OverwriteCells):
+    """nbgrader's OverwriteCells, plus: the grade/solution flags come from the source too,
+    and test cells a student deleted are put back (so a test cell turned into a solution
+    cell, or removed, grades exactly like the original)."""
+
+    def preprocess(self, nb, resources):
+        self.add_missing_cells = True
+        with Gradebook(resources["nbgrader"]["db_url"]) as gb:
+            source = gb.find_notebook(resources["nbgrader"]["notebook"], resources["nbgrader"]["assignment"])
+            grade_ids = {c.name for c in source.grade_cells}
+            solution_ids = {c.name for c in source.solution_cells}
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader")
+            if not meta or "grade_id" not in meta:
+                continue
+            gid = meta["grade_id"]
+            if gid in grade_ids or gid in solution_ids:
+                meta["grade"] = gid in grade_ids
+                meta["solution"] = gid in solution_ids
+        return super().preprocess(nb, resources)
 
 
 class SandboxedExecute(Execute):

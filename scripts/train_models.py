@@ -7,9 +7,8 @@ Steps, all deterministic (fixed seeds):
    below from hand-written sentences about LLM inference, short stories and
    User/Assistant chats (documents separated by a blank line);
 2. learn the byte-level BPE (`data/tokenizer.json`);
-3. train the target, then the draft (AdamW, warm-up then cosine decay); the draft
-   learns from the data and from the target's next-token distribution
-   (distillation), which raises how often the two agree;
+3. train the target, then the draft, on the same token stream (AdamW, warm-up
+   then cosine decay, windows of 512 tokens);
 4. write `weights/{target,draft}.pt` (float16 state dicts) and `.json` configs,
    then print losses and the draft's greedy agreement with the target on val.txt.
 
@@ -505,8 +504,8 @@ def batch(tokens: torch.Tensor, gen: torch.Generator, batch_size: int, seq_len: 
 
 
 def train(config: LlamaConfig, tokens: torch.Tensor, *, steps: int, lr: float, seed: int, device: str,
-          teacher: Llama | None = None, batch_size: int = 8, seq_len: int = 512) -> tuple[Llama, float]:
-    """AdamW on next-token cross-entropy (plus KL to `teacher`'s distribution if given); returns (model, loss)."""
+          batch_size: int = 8, seq_len: int = 512) -> tuple[Llama, float]:
+    """AdamW on next-token cross-entropy; returns (model, mean loss of the last 20 steps)."""
     torch.manual_seed(seed)
     model = Llama(config)
     init_weights(model, seed)
@@ -522,21 +521,14 @@ def train(config: LlamaConfig, tokens: torch.Tensor, *, steps: int, lr: float, s
             group["lr"] = lr_at(step, steps, lr, warmup=max(1, steps // 20))
         x, y = batch(tokens, gen, batch_size, seq_len, device)
         logits = model(x)  # (B, T, V)
-        ce = F.cross_entropy(logits.flatten(0, 1), y.flatten())
-        loss = ce
-        if teacher is not None:
-            with torch.no_grad():
-                teacher_logp = F.log_softmax(teacher(x), dim=-1)  # (B, T, V)
-            kl = F.kl_div(F.log_softmax(logits, dim=-1).flatten(0, 1), teacher_logp.flatten(0, 1),
-                          log_target=True, reduction="batchmean")  # per token
-            loss = 0.5 * ce + 0.5 * kl
+        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        recent = (recent + [ce.item()])[-20:]
+        recent = (recent + [loss.item()])[-20:]
         if step % 100 == 0 or step == steps - 1:
-            print(f"  step {step:5d}  ce {ce.item():.3f}  {time.time() - start:6.1f}s", flush=True)
+            print(f"  step {step:5d}  loss {loss.item():.3f}  {time.time() - start:6.1f}s", flush=True)
     model.eval().requires_grad_(False)
     return model, sum(recent) / len(recent)
 
@@ -590,8 +582,7 @@ def main() -> None:
     print("target:", TARGET)
     target, target_loss = train(TARGET, train_ids, steps=args.target_steps, lr=3e-3, seed=0, device=args.device)
     print("draft:", DRAFT)
-    draft, draft_loss = train(DRAFT, train_ids, steps=args.draft_steps, lr=4e-3, seed=1, device=args.device,
-                              teacher=target)
+    draft, draft_loss = train(DRAFT, train_ids, steps=args.draft_steps, lr=4e-3, seed=1, device=args.device)
     if not args.no_save:
         save(target, "target")
         save(draft, "draft")

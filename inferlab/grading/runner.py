@@ -146,7 +146,7 @@ def grade(lab: str, path, timeout: float | None = None, seed: int | None = None,
                 if child is not None:
                     child.close()
                 child = Child(memory_mb=memory_mb)
-                child.deadline = time.monotonic() + max(timeout, 60.0)
+                child.deadline = time.monotonic() + max(timeout, 30.0)
                 try:
                     loaded = child.request({"op": "load", "cells": cells})
                     if not report.load_errors:
