@@ -759,7 +759,8 @@ def paged_attention_grouped_query_heads(sub, rng):
 @checks.check(group="task4", points=2, category="practice")
 def paged_attention_rejects_bad_input(sub, rng):
     """context_lens of 0 or past the table, a table of the wrong batch, H % H_kv != 0 raise ValueError naming the argument."""
-    q, kc, vc, bt, lens = _paged_inputs(rng, lens=[3, 9], h=2, h_kv=2, d=16, bs=4, dtype=torch.float32)
+    q, kc, vc, bt, lens = _paged_inputs(rng, lens=[3, 9], h=2, h_kv=2, d=16, bs=4, dtype=torch.float32,
+                                        poison=False)
     out = sub.paged_attention(q, kc, vc, bt, lens)
     assert_close(out, _reference(q, kc, vc, bt, lens), name="output", context="the valid call of this check")
     expect_raises("ValueError", sub.paged_attention, q, kc, vc, bt, torch.tensor([3, 0], dtype=torch.int32),
@@ -779,14 +780,16 @@ def paged_attention_rejects_bad_input(sub, rng):
 
 @checks.check(group="task4_perf", points=3, category="systems", kind="performance")
 def paged_attention_reads_only_the_context(sub, rng):
-    """Traced: bytes loaded from the caches are those of the blocks inside the contexts (not the cache, not the table's width); no out-of-bounds."""
+    """Traced: bytes loaded from the caches are those of the blocks inside the contexts (not the cache, not the table's width); no out-of-bounds.
+
+    Performance checks grade counts only; the numbers themselves are graded by the correctness checks.
+    """
     pr = _py_rng(rng)
     bs = 8
     lens = [1, pr.randint(bs + 1, 3 * bs - 1), pr.randint(3 * bs + 1, 5 * bs)]
     args = _paged_inputs(rng, lens=lens, h=2, h_kv=2, d=16, bs=bs, dtype=torch.float16, num_blocks=48,
                          extra_cols=4, garbage="minus1", poison=False)
     out, tr = sub.traced("paged_attention", *args)
-    assert_close(out, _reference(*args), dtype=torch.float16, name="output", context="the traced call")
     _check_cache_reads(tr, args, f"paged_attention traced, lengths {lens}, block size {bs}, a 48-block cache, "
                        f"-1 past each context", factor=1.05)
 
@@ -800,7 +803,6 @@ def paged_attention_reads_kv_once_per_group(sub, rng):
     args = _paged_inputs(rng, lens=[nb * bs], h=8, h_kv=2, d=16, bs=bs, dtype=torch.float16, extra_cols=0,
                          poison=False, share=False)
     out, tr = sub.traced("paged_attention", *args)
-    assert_close(out, _reference(*args), dtype=torch.float16, name="output", context="the traced call")
     _check_cache_reads(tr, args, f"paged_attention traced, H=8, H_kv=2, one sequence of {nb * bs} tokens",
                        factor=1.25)
 
@@ -886,7 +888,6 @@ def split_kv_spreads_a_long_context(sub, rng):
     args = _paged_inputs(rng, lens=[n], h=2, h_kv=1, d=16, bs=bs, dtype=torch.float16, extra_cols=0,
                          poison=False, share=pr.random() < 0.5)
     out, tr = sub.traced("paged_attention_split_kv", *args, partition_size=part)
-    assert_close(out, _reference(*args), dtype=torch.float16, name="output", context="the traced call")
     widest = max((l["num_programs"] for l in tr.launches), default=0)
     require(widest >= n // part,
             f"paged_attention_split_kv(partition_size={part}) on one {n}-token context with one KV head: the widest "

@@ -17,11 +17,16 @@ import importlib
 import os
 import pickle
 import re
+import signal
 import sys
 import traceback
 import types
 
 from inferlab.grading import wire
+
+
+class CellTimeout(BaseException):
+    """A notebook cell ran past its time while the submission was loaded (like nbgrader's cell timeout)."""
 
 
 class Refs:
@@ -77,12 +82,24 @@ class Server:
         self.ns["display"] = lambda *a, **k: None
         self.ns["get_ipython"] = lambda: None
         errors = []
+        cell_timeout = float(req.get("cell_timeout") or 0)
+
+        def on_alarm(signum, frame):
+            raise CellTimeout(f"cell ran longer than {cell_timeout:g} s")
+
         for i, src in enumerate(req["cells"]):
+            old = signal.signal(signal.SIGALRM, on_alarm) if cell_timeout else None
+            if cell_timeout:
+                signal.setitimer(signal.ITIMER_REAL, cell_timeout)
             try:
                 code = compile(strip_magics(src), f"<cell {i}>", "exec")
                 exec(code, self.ns)  # noqa: S102 - running the submission is the point
             except BaseException as e:  # noqa: BLE001 - SystemExit, KeyboardInterrupt too
                 errors.append({"cell": i, "type": type(e).__name__, "message": str(e)[:500]})
+            finally:
+                if cell_timeout:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                    signal.signal(signal.SIGALRM, old)
         return {"errors": errors}
 
     def _resolve(self, value):

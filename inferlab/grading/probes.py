@@ -67,6 +67,15 @@ def _watched() -> dict:
             if owner_name in ("memtrace", "probes") and not callable(v) and not isinstance(v, type):
                 continue
             out[f"{owner_name}.{k}"] = id(v)
+    try:
+        import inferlab.models.llama as llama
+
+        for cname, cls in vars(llama).items():
+            if isinstance(cls, type) and cls.__module__ == llama.__name__:
+                for k, v in list(vars(cls).items()):
+                    out[f"models.{cname}.{k}"] = id(v)
+    except ImportError:  # pragma: no cover - the model is optional for kernels-only labs
+        pass
     for k in ("equal", "nan_to_num", "as_tensor"):
         out[f"torch.{k}"] = id(getattr(torch, k))
     for k in ("clone", "reshape", "to", "float", "data_ptr", "numel", "element_size", "stride", "detach",
@@ -217,3 +226,31 @@ class TraceSummary:
     def __repr__(self) -> str:
         return (f"TraceSummary(launches={self.num_launches}, loaded={self.bytes_loaded} B, "
                 f"stored={self.bytes_stored} B, dot_flops={self.dot_flops}, oob={self.oob_count})")
+
+
+def counted_call(ns, name: str, model, *args, **kwargs) -> dict:
+    """Call `ns[name](model, *args)` and count the token positions it sends through
+    layer 0's `qkv`, with a wrapper whose counter the submission cannot reach; also
+    report the model's own `tokens_processed` delta. A fair implementation shows the
+    same number both ways."""
+    fn = ns.get(name)
+    if fn is None:
+        raise NameError(f"the submission does not define `{name}`")
+    layer = model.layers[0]
+    method = type(layer).qkv.__get__(layer)
+    count = [0]
+
+    def qkv(x, positions, *a, **k):
+        count[0] += int(x.shape[0]) * int(x.shape[1])
+        return method(x, positions, *a, **k)
+
+    before = tampered_names()
+    own_before = int(model.tokens_processed)
+    object.__setattr__(layer, "qkv", qkv)
+    try:
+        result = fn(model, *args, **kwargs)
+        intact = layer.__dict__.get("qkv") is qkv
+    finally:
+        layer.__dict__.pop("qkv", None)
+    return {"result": result, "tokens": count[0], "own_tokens": int(model.tokens_processed) - own_before,
+            "tampered": bool(before or tampered_names() or not intact)}

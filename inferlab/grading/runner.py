@@ -16,6 +16,7 @@ from inferlab.grading.source import read_cells
 
 RUBRIC_WEIGHTS = {"knowledge": 40, "systems": 30, "practice": 20, "frontier": 10}
 DEFAULT_TIMEOUT = float(os.environ.get("INFERLAB_CHECK_TIMEOUT", "120"))
+CELL_TIMEOUT = float(os.environ.get("INFERLAB_CELL_TIMEOUT", "60"))  # a notebook cell that runs longer is skipped
 
 
 @dataclass
@@ -146,9 +147,10 @@ def grade(lab: str, path, timeout: float | None = None, seed: int | None = None,
                 if child is not None:
                     child.close()
                 child = Child(memory_mb=memory_mb)
-                child.deadline = time.monotonic() + max(timeout, 30.0)
+                cell_timeout = min(timeout, CELL_TIMEOUT)
+                child.deadline = time.monotonic() + 30.0 + cell_timeout * min(len(cells), 4)
                 try:
-                    loaded = child.request({"op": "load", "cells": cells})
+                    loaded = child.request({"op": "load", "cells": cells, "cell_timeout": cell_timeout})
                     if not report.load_errors:
                         report.load_errors = loaded["errors"]
                 except (ChildTimeout, ChildDied, RemoteError) as e:

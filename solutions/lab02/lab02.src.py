@@ -333,9 +333,8 @@ def _flash_configs():
     if inferlab.INTERPRETER:
         return [triton.Config({"BLOCK_M": 64, "BLOCK_N": 64}, num_warps=4, num_stages=1)]
     return [triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
-            for bm, bn in ((128, 64), (128, 128), (128, 32), (64, 64), (64, 32))
-            for w in (4, 8) for s in (2, 3, 4)
-            if not (bm == 64 and w == 8)]
+            for bm, bn, w, s in ((128, 128, 8, 3), (128, 128, 8, 2), (128, 64, 8, 3), (128, 64, 4, 3),
+                                 (128, 64, 4, 4), (128, 32, 4, 4), (64, 64, 4, 3), (64, 32, 4, 4))]
     ### END SOLUTION
 
 

@@ -27,7 +27,7 @@ def _unmasked_v_kernel(q_ptr, k_ptr, v_ptr, bt_ptr, lens_ptr, o_ptr, sm_scale,
         off = blk * stride_kb + offs_s[:, None] * stride_ks + kvh * stride_kh + offs_d[None, :]
         k = tl.load(k_ptr + off, mask=in_blk[:, None], other=0.0).to(tl.float32)  # noqa: F821
         v = tl.load(v_ptr + off, mask=in_blk[:, None], other=0.0).to(tl.float32)  # noqa: F821
-        s = tl.where((tok < ctx)[None, :], tl.dot(q, tl.trans(k)) * sm_scale, float("-inf"))  # noqa: F821
+        s = tl.where(((tok < ctx) & in_blk)[None, :], tl.dot(q, tl.trans(k)) * sm_scale, float("-inf"))  # noqa: F821
         m_new = tl.maximum(m_i, tl.max(s, 1))  # noqa: F821
         alpha = tl.exp(m_i - m_new)  # noqa: F821
         p = tl.exp(s - m_new[:, None])  # noqa: F821
