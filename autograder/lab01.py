@@ -176,9 +176,15 @@ def _ref_model():
 
 
 def _greedy(prompt, n):
+    """The answer key, on one thread: the grader and the submission's process take turns on few cores."""
     from inferlab.models import greedy_reference
 
-    return greedy_reference(_ref_model(), prompt, n)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return greedy_reference(_ref_model(), prompt, n)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _prompt(rng, length):
@@ -231,7 +237,8 @@ def causal_mask_rectangular(sub, rng):
 @checks.check(group="task1", points=1, category="knowledge")
 def causal_mask_rejects_bad_sizes(sub, rng):
     """causal_mask raises ValueError naming n_q / n_k for n_q > n_k or sizes < 1."""
-    assert_equal(sub.causal_mask(2, 3), _ref_mask(2, 3), name="causal_mask(2, 3)")
+    out = sub.causal_mask(2, 3)  # a valid call first
+    require(isinstance(out, torch.Tensor) and tuple(out.shape) == (2, 3), f"causal_mask(2, 3) gave {out!r}")
     _raises(sub.causal_mask, 5, 3, names=("n_q", "n_k"), what="causal_mask(5, 3)")
     _raises(sub.causal_mask, 0, 3, names=("n_q",), what="causal_mask(0, 3)")
     _raises(sub.causal_mask, 1, 0, names=("n_k", "n_q"), what="causal_mask(1, 0)")
@@ -260,10 +267,12 @@ def attention_matches_float64_across_dtypes(sub, rng):
         (1, 2, 1, 129, 64, False, None),
         (2, 1, 17, 129, 24, True, 0.3),
         (1, 2, 129, 129, 32, True, None),
-        (3, 2, 5, 17, 17, False, 1.7),
+        (3, 2, 5, 17, 17, False, 1.7),  # logits of std ~7: float32 only (half precision rounds them by ~1%)
     ]
     for dtype in DTYPES:
         for B, H, Nq, Nk, D, causal, scale in cases:
+            if dtype != torch.float32 and scale is not None and scale * D ** 0.5 > 2:
+                continue
             q, k, v = _qkv(rng, B, H, Nq, Nk, D, dtype)
             mask = _ref_mask(Nq, Nk) if causal else None
             _check_attention(sub, q, k, v, mask=mask, sm_scale=scale,
@@ -606,8 +615,7 @@ def generate_rejects_bad_input(sub, rng):
     model = sub.make("inferlab.models:load", "target")
     cfg = _ref_model().config
     prompt = _prompt(rng, 3)
-    assert_equal(_generate(sub, model, prompt, 2, "generate (a valid call)"), _greedy(prompt, 2),
-                 name="generate (a valid call)")
+    _generate(sub, model, prompt, 2, "generate (a valid call)")
     bad = [(([], 3), ("prompt_ids",), "generate(prompt_ids=[])"),
            (([1, cfg.vocab_size], 3), ("prompt_ids",), f"generate(prompt_ids with token {cfg.vocab_size})"),
            ((prompt, -1), ("max_new_tokens",), "generate(max_new_tokens=-1)"),
@@ -751,7 +759,8 @@ def is_memory_bound_prefill_vs_decode(sub, rng):
 @checks.check(group="task6", points=1, category="systems")
 def formulas_reject_bad_input(sub, rng):
     """kv_cache_bytes, matmul_cost, roofline_time, is_memory_bound raise ValueError naming a bad argument."""
-    _int_result(sub.kv_cache_bytes(2, 2, 4, 8), 512, "kv_cache_bytes(2, 2, 4, 8) (a valid call)")
+    out = sub.kv_cache_bytes(2, 2, 4, 8)  # a valid call first
+    require(isinstance(out, int), f"kv_cache_bytes(2, 2, 4, 8): expected an int, got {out!r}")
     _raises(sub.kv_cache_bytes, 0, 32, 128, 4096, names=("num_layers",), what="kv_cache_bytes(num_layers=0, ...)")
     _raises(sub.kv_cache_bytes, 32, 32, 128, -1, names=("seq_len",), what="kv_cache_bytes(seq_len=-1)")
     _raises(sub.kv_cache_bytes, 32, 32, 128, 16, batch_size=0, names=("batch_size",),

@@ -230,14 +230,15 @@ def policies_reject_bad_calls_and_stay_unchanged(sub, rng):
         expect_raises("KeyError", p.evict, what=f"{cls}().evict() on an empty policy")
         for k in (3, 1, 2):
             p.insert(k)
-        p.access(1)
         expect_raises("KeyError", p.access, 7, what=f"{cls}.access(7) of an absent key")
         expect_raises("KeyError", p.remove, 7, what=f"{cls}.remove(7) of an absent key")
         expect_raises("ValueError", p.insert, 2, match="key", what=f"{cls}.insert(2) of a key it holds")
-        ops = [("len",), ("contains", 7), ("evict",), ("evict",), ("evict",), ("len",)]
-        want = _expected_outcomes(kind, [("insert", 3), ("insert", 1), ("insert", 2), ("access", 1)] + ops)[4:]
+        ops = [("len",), ("contains", 3), ("contains", 1), ("contains", 2), ("contains", 7)]
+        want = [("ok", 3), ("ok", True), ("ok", True), ("ok", True), ("ok", False)]
         got = sub.make("inferlab.workload:run_policy_ops", p, ops)
         _compare_outcomes(f"{cls} after the refused calls", ops, got, want)
+        victims = sorted(p.evict() for _ in range(3))
+        assert_equal(victims, [1, 2, 3], name=f"{cls}: the three keys evicted after the refused calls")
 
 
 @checks.check(group="task1_perf", points=2, category="systems", kind="performance")
@@ -254,8 +255,8 @@ def policy_calls_cost_the_same_at_1e3_and_1e5_keys(sub, rng):
                 sub.make("inferlab.workload:churn_policy", pol, n, 2_000, seed + rep)
                 best[n] = min(best[n], time.perf_counter() - t0)
             ratio = best[100_000] / best[1_000]
-            if ratio < 4 and rep >= 1:
-                break
+            if rep >= 1 and (ratio < 4 or ratio > 40):
+                break  # clearly constant, or clearly not
         require(ratio < 10, f"{cls}: 2,000 calls took {best[100_000] * 1e3:.1f} ms with 100,000 keys and "
                             f"{best[1_000] * 1e3:.1f} ms with 1,000 ({ratio:.0f}x): some call scans the keys "
                             "(list.remove, min over all keys, sorting); every call should be O(1)")

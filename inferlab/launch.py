@@ -542,7 +542,7 @@ PG_COLLECTIVES = ("allreduce", "allreduce_coalesced", "allgather", "allgather_co
                   "reduce", "gather", "scatter", "barrier", "monitored_barrier")
 DIST_COLLECTIVES = ("all_reduce", "all_reduce_coalesced", "all_gather", "all_gather_into_tensor",
                     "_all_gather_base", "all_gather_coalesced", "all_gather_object", "reduce_scatter",
-                    "reduce_scatter_tensor", "_reduce_scatter_base", "broadcast", "broadcast_object_list",
+                    "reduce_scatter_tensor", "reduce_scatter_single", "all_gather_single", "_reduce_scatter_base", "broadcast", "broadcast_object_list",
                     "all_to_all", "all_to_all_single", "reduce", "gather", "gather_object", "scatter",
                     "scatter_object_list", "barrier", "monitored_barrier")
 FUNCTIONAL_COLLECTIVES = ("all_reduce", "all_reduce_inplace", "all_reduce_coalesced", "all_gather_tensor",

@@ -12,7 +12,22 @@ Steps, all deterministic (fixed seeds):
 4. write `weights/{target,draft}.pt` (float16 state dicts) and `.json` configs,
    then print losses and the draft's greedy agreement with the target on val.txt.
 
-RESULTS
+Numbers from the run that produced the shipped weights (torch.set_num_threads(2),
+pinned to 2 cores of an otherwise idle Intel Xeon; a quiet run here measured the
+same 0.32 s per target step, so expect about 7 minutes, more on a busy machine):
+
+    corpus: 600,306 chars -> 268,397 train tokens, 13,860 val tokens (2.24 chars/token, vocab 512)
+    target: 869,504 params, 1000 steps of 8 x 512 tokens, 330 s, train loss 0.126, val loss 0.194
+    draft:  158,016 params,  600 steps of 8 x 512 tokens,  51 s, train loss 0.239, val loss 0.271
+    draft/target greedy agreement on val.txt: 0.928
+    total time 391 s (6 min 39 s with Python start-up)
+    target, greedy from "The KV cache": " stores the keys and values of every token the
+    model has already seen. A good engine treats the KV cache as its most precious
+    memory and plans every step around it."
+
+The losses are low because the corpus is generated from a fixed bank of
+sentences: the models learn its facts, chat format and story shapes well, but
+not arithmetic (they answer "What is 7 plus 5?" with a wrong, well-formed sum).
 """
 from __future__ import annotations
 

@@ -420,13 +420,15 @@ check_here("lab01", "task5_perf", globals(), hidden=True)
 #   A decode step (m = batch, often 1) is memory-bound; a long prefill is compute-bound.
 #
 # Write the four functions below; all arguments are numbers, counts must be ints >= 1
-# (`seq_len` may be 0), peaks > 0; `ValueError`/`TypeError` naming the argument otherwise.
+# (`seq_len` may be 0), peaks > 0; `ValueError`/`TypeError` naming the argument otherwise —
+# the two helpers `_count` and `_positive` at the top of the cell do that checking for you.
 # `kv_cache_bytes` returns an int (rounded up to whole bytes when `dtype_bytes` is
 # fractional, e.g. 0.5 for int4). `is_memory_bound` is True iff the byte time is
 # strictly larger than the FLOP time.
 
 # %% [solution id=lab01_formulas]
 def _count(name, value, minimum=1):
+    """An int >= minimum, or a TypeError / ValueError naming the argument."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < minimum:
@@ -435,6 +437,7 @@ def _count(name, value, minimum=1):
 
 
 def _positive(name, value, allow_zero=False):
+    """A finite number > 0 (>= 0 with allow_zero), or a TypeError / ValueError naming the argument."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):

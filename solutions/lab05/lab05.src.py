@@ -47,7 +47,9 @@ DEMO = __name__ == "__main__" and os.environ.get("INFERLAB_AUTOGRADE") != "1"
 # `dist.send(t, dst)` / `dist.recv(t, src)` block; `dist.isend` / `dist.irecv` return a work
 # handle whose `.wait()` blocks. On a ring every rank sends to `(r+1) % p` and receives from
 # `(r-1) % p`. If every rank *first* calls the blocking `recv`, nobody sends: deadlock.
-# Post the send without blocking (`isend`), then `recv`, then wait for the send.
+# Post the send without blocking (`isend`), then `recv`, then wait for the send — or, as below,
+# hand both to `dist.batch_isend_irecv`, which posts them together (on NCCL a send and a receive
+# with the *same* peer, as with p = 2, must be grouped like this or they can wait for each other).
 #
 # Chunks: `torch.tensor_split(flat, p)` cuts `numel` elements into `p` contiguous chunks
 # whose sizes differ by at most one (the first `numel % p` chunks get one more). A chunk can
@@ -60,10 +62,12 @@ def ring_exchange(send_buf, recv_buf):
     if p == 1:
         recv_buf.copy_(send_buf)
         return recv_buf
-    req = dist.isend(send_buf.contiguous(), (r + 1) % p) if send_buf.numel() else None
+    ops = []
+    if send_buf.numel():
+        ops.append(dist.P2POp(dist.isend, send_buf.contiguous(), (r + 1) % p))
     if recv_buf.numel():
-        dist.recv(recv_buf, (r - 1) % p)
-    if req is not None:
+        ops.append(dist.P2POp(dist.irecv, recv_buf, (r - 1) % p))
+    for req in dist.batch_isend_irecv(ops) if ops else []:
         req.wait()
     return recv_buf
 

@@ -1,4 +1,4 @@
-# expect-fail: top_k_exact_sets, top_k_ties, top_k_then_top_p, filter_rejects_bad_args, sample_follows_filtered_softmax, generate_sampling_uses_seed_and_filters
+# expect-fail: filter_top_k_and_top_p_small, top_k_exact_sets, top_k_ties, top_k_then_top_p, filter_rejects_bad_args, sample_follows_filtered_softmax, generate_sampling_uses_seed_and_filters
 """top-k removes every logit <= the k-th largest, so only k - 1 survive (none at k = 1)."""
 import torch
 

@@ -1,36 +1,13 @@
 # expect-fail: lfu_matches_the_reference_on_random_operations
-"""LFU that breaks count ties by first insertion instead of least recent use."""
+"""O(1) LFU whose evict pops the *most* recently used key of the lowest count (popitem() defaults to last=True)."""
 
 
-class LFUPolicy:
-    def __init__(self):
-        self._count = {}
-        self._born = {}
-        self._t = 0
-
-    def insert(self, key):
-        if key in self._count:
-            raise ValueError(f"key {key!r} is already held")
-        self._t += 1
-        self._count[key] = 1
-        self._born[key] = self._t
-
-    def access(self, key):
-        self._count[key] += 1
-
-    def remove(self, key):
-        del self._count[key]
-        del self._born[key]
-
+class LFUPolicy(LFUPolicy):
     def evict(self):
-        if not self._count:
-            raise KeyError("empty")
-        key = min(self._count, key=lambda k: (self._count[k], self._born[k]))
-        self.remove(key)
+        c = self._next[0]
+        if c is None:
+            raise KeyError("evict() from an empty policy")
+        key, _ = self._bucket[c].popitem()
+        del self._count[key]
+        self._unlink_if_empty(c)
         return key
-
-    def __len__(self):
-        return len(self._count)
-
-    def __contains__(self, key):
-        return key in self._count

@@ -3,6 +3,10 @@
 
 
 def quantize_int8(x, dim=-1):
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise ValueError("x must be a floating tensor")
+    if not -x.dim() <= dim < x.dim():
+        raise ValueError(f"dim {dim} out of range")
     d = dim % x.dim()
     absmax = x.float().abs().max()
     scale = absmax / 127 if absmax > 0 else torch.tensor(1.0)
