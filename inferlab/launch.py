@@ -112,14 +112,19 @@ def _run_here(fn, world_size, args, kwargs, backend, timeout):
     env_ws = int(os.environ["WORLD_SIZE"])
     if world_size != env_ws:
         raise ValueError(f"world_size={world_size} but torchrun started WORLD_SIZE={env_ws} ranks")
-    if not dist.is_initialized():
+    created = not dist.is_initialized()
+    if created:
         backend = backend or default_backend(world_size)
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend, timeout=timedelta(seconds=timeout))
-    out = _to_cpu(fn(*args, **kwargs))
-    gathered = [None] * world_size
-    dist.all_gather_object(gathered, out)
+    try:
+        out = _to_cpu(fn(*args, **kwargs))
+        gathered = [None] * world_size
+        dist.all_gather_object(gathered, out)
+    finally:
+        if created:  # leave as found: a group this call made is closed again
+            dist.destroy_process_group()
     return gathered
 
 

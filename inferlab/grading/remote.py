@@ -65,7 +65,6 @@ class Child:
             "TMPDIR": str(self.scratch / "tmp"),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
             "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONHASHSEED": "0",
             "MPLBACKEND": "Agg",
             "MPLCONFIGDIR": str(self.scratch / "mpl"),
             "TRITON_CACHE_DIR": str(self.scratch / "triton"),

@@ -343,21 +343,11 @@ def _flash_configs():
     ### END SOLUTION
 
 
-def _prune_configs(configs, named_args, **kwargs):
-    """Keep configs whose tiles fit this head dim (large D leaves less shared memory for big tiles)."""
-    ### BEGIN SOLUTION
-    d = kwargs.get("HEAD_DIM", named_args.get("HEAD_DIM", 64))
-    keep = [c for c in configs if not (d >= 128 and c.kwargs["BLOCK_N"] == 128 and c.num_stages > 2)]
-    return keep or configs
-    ### END SOLUTION
-
-
 @functools.lru_cache(maxsize=None)
 def _tuned_flash_kernel():
     """_flash_attn_fwd wrapped in triton.autotune (built on first use)."""
     ### BEGIN SOLUTION
-    return triton.autotune(configs=_flash_configs(), key=["N_KEY", "HEAD_DIM", "CAUSAL"],
-                           prune_configs_by={"early_config_prune": _prune_configs})(_flash_attn_fwd)
+    return triton.autotune(configs=_flash_configs(), key=["N_KEY", "HEAD_DIM", "CAUSAL"])(_flash_attn_fwd)
     ### END SOLUTION
 
 

@@ -237,11 +237,13 @@ class PagedKVCache:
 
     def _slots(self, table, start, stop):
         ### BEGIN SOLUTION
+        bs = self.block_size
         pos = torch.arange(start, stop, dtype=torch.long)
-        blocks = torch.tensor(table, dtype=torch.long)
         if len(pos) == 0:
             return pos.to(self.device)
-        return (blocks[pos // self.block_size] * self.block_size + pos % self.block_size).to(self.device)
+        first = start // bs  # only the table entries of positions start..stop-1: O(stop - start)
+        blocks = torch.tensor(table[first: -(-stop // bs)], dtype=torch.long)
+        return (blocks[pos // bs - first] * bs + pos % bs).to(self.device)
         ### END SOLUTION
 
     def _flat(self, cache):
