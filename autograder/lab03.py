@@ -337,6 +337,20 @@ def refcounts_incref_and_double_free(sub, rng):
         assert_equal(alloc.refcount(b), refs[b], name=f"refcount({b})", context=f"refcounts {refs}")
     for b in ids:
         assert_equal(alloc.refcount(b), refs[b], name=f"refcount({b})", context="after random incref/free")
+    # A block shared three ways and freed once is still held by two.
+    held = [b for b in ids if refs[b] > 0]
+    if not held:
+        held = [alloc.allocate()]
+        refs[held[0]] = 1
+    if held:
+        b, free_before = held[0], alloc.num_free_blocks
+        alloc.incref(b)
+        alloc.incref(b)
+        alloc.free(b)
+        refs[b] += 1
+        assert_equal(alloc.refcount(b), refs[b], name=f"refcount({b})", context="after incref, incref, free")
+        assert_equal(alloc.num_free_blocks, free_before, name="num_free_blocks",
+                     context=f"block {b} is still held {refs[b]} times: it must not be free")
     dead = [b for b in ids if refs[b] == 0]
     if not dead:
         dead = [ids[0]]
@@ -412,34 +426,46 @@ def allocate_and_free_are_constant_time(sub, rng):
     small_n, large_n, chunk, pairs = 4_000, 100_000, 1_000, 200
     advice = ("Keep the free block ids in a stack (list.append / list.pop()) and never search: no list.pop(0), "
               "no min(), no scan of the reference counts")
-    # Fresh pools: allocate()+free() pairs, interleaved rounds; the least disturbed round decides.
-    pool_small, pool_large = sub.BlockAllocator(small_n, 1), sub.BlockAllocator(large_n, 1)
-    _pair_cost(pool_small, 10)
-    _pair_cost(pool_large, 10)
-    best = math.inf
-    for _ in range(4):
-        t_small = _pair_cost(pool_small, pairs)
-        t_large = _pair_cost(pool_large, pairs)
-        best = min(best, t_large / t_small)
-    require(best < 1.6, f"allocate()+free() on a fresh pool: {t_large * 1e6:.0f} us per pair with {large_n} blocks "
-            f"vs {t_small * 1e6:.0f} us with {small_n} (best ratio of 4 rounds {best:.2f}, allowed 1.6). " + advice)
-    # Filling up: appends of 1,000 tokens at block size 1 allocate 1,000 blocks each. The median cost per
-    # block while a large pool fills must match a small pool's (medians: a busy machine's spikes drop out).
-    small = [c for _ in range(3) for c in _fill_costs(_tiny_cache(sub, small_n), small_n, chunk)]
-    base = _median(small)
-    large = _tiny_cache(sub, large_n)
-    seen = []
-    for step in range(large_n // chunk):
-        seen += _fill_costs(large, chunk, chunk)
-        if len(seen) >= 7 and (step % 4 == 3 or step == large_n // chunk - 1):
-            recent = _median(seen[-7:])
-            require(recent < 3 * base,
-                    f"filling a {large_n}-block cache (block size 1) 1,000 tokens per append to a new sequence: {recent * 1e6:.1f} us "
-                    f"per block with {(step + 1) * chunk} blocks in use (median of the last 7 appends), vs "
-                    f"{base * 1e6:.1f} us per block filling a {small_n}-block cache (allowed 3x): allocation slows "
-                    f"down as the pool grows or fills. " + advice)
-    assert_equal(large.allocator.num_free_blocks, 0, name="num_free_blocks",
-                 context=f"after appending {large_n} tokens to a {large_n}-block cache of block size 1")
+
+    def fresh_pools():
+        """allocate()+free() pairs on fresh pools, interleaved rounds; the least disturbed round decides."""
+        pool_small, pool_large = sub.BlockAllocator(small_n, 1), sub.BlockAllocator(large_n, 1)
+        _pair_cost(pool_small, 10)
+        _pair_cost(pool_large, 10)
+        best = math.inf
+        for _ in range(4):
+            t_small = _pair_cost(pool_small, pairs)
+            t_large = _pair_cost(pool_large, pairs)
+            best = min(best, t_large / t_small)
+        if best < 1.6:
+            return None
+        return (f"allocate()+free() on a fresh pool: {t_large * 1e6:.0f} us per pair with {large_n} blocks vs "
+                f"{t_small * 1e6:.0f} us with {small_n} (best ratio of 4 rounds {best:.2f}, allowed 1.6). ")
+
+    def filling():
+        """Appends of 1,000 tokens (block size 1) to new sequences: median cost per block, small pool vs large."""
+        base = _median([c for _ in range(3) for c in _fill_costs(_tiny_cache(sub, small_n), small_n, chunk)])
+        large = _tiny_cache(sub, large_n)
+        seen = []
+        for step in range(large_n // chunk):
+            seen += _fill_costs(large, chunk, chunk)
+            if len(seen) >= 7 and (step % 4 == 3 or step == large_n // chunk - 1):
+                recent = _median(seen[-7:])  # medians: a busy machine's spikes drop out
+                if recent >= 3 * base:  # stop early: a slow allocator would take minutes to fill
+                    return (f"filling a {large_n}-block cache (block size 1) 1,000 tokens per append to a new "
+                            f"sequence: {recent * 1e6:.1f} us per block with {(step + 1) * chunk} blocks in use "
+                            f"(median of the last 7 appends), vs {base * 1e6:.1f} us per block filling a "
+                            f"{small_n}-block cache (allowed 3x): allocation slows down as the pool grows or fills. ")
+        assert_equal(large.allocator.num_free_blocks, 0, name="num_free_blocks",
+                     context=f"after appending {large_n} tokens to a {large_n}-block cache of block size 1")
+        return None
+
+    for measure in (fresh_pools, filling):
+        for attempt in range(3):  # wall-clock ratios on a shared machine: a pass in any of 3 attempts counts
+            problem = measure()
+            if problem is None:
+                break
+        require(problem is None, f"{problem}(3 attempts) " + advice)
 
 
 # ============================================================================= task 2: cache
@@ -664,6 +690,7 @@ def free_sequence_keeps_shared_blocks_for_the_others(sub, rng):
     k, v = _kv(rng, 1, 2, 4)
     cache.append("c", k, v)
     model.append("c", k, v)
+    _check_against_model(cache, model, "after 'c' appended 1 token to the partly filled last block it shares with 'b'")
     cache.free_sequence("b")
     model.free("b")
     _check_against_model(cache, model, "after 'c' appended 1 token and free_sequence('b')")

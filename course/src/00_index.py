@@ -21,9 +21,9 @@
 # | --- | --- | --- | --- | --- |
 # | 1 | Inference basics: decoding, causal mask, KV cache, prefill vs decode, roofline | 大模型推理基础理论 | [01 · inference basics](01_inference_basics.ipynb) | [lab01](../labs/lab01/lab01.ipynb) |
 # | 2 | FlashAttention: tiling, online softmax, a Triton kernel | FlashAttention核心技术 | [02 · FlashAttention](02_flash_attention.ipynb) | [lab02](../labs/lab02/lab02.ipynb) |
-# | 3 | PagedAttention and memory management | PagedAttention与内存管理 | COURSE03 | [lab03](../labs/lab03/lab03.ipynb) |
-# | 4 | Multi-tier KV cache: eviction, prefix reuse, quantisation | KV Cache多级管理与优化 | COURSE04 | [lab04](../labs/lab04/lab04.ipynb) |
-# | 5 | Collectives and model parallelism across GPUs and nodes | 跨节点传输与通信优化 | COURSE05 | [lab05](../labs/lab05/lab05.ipynb) |
+# | 3 | PagedAttention and memory management | PagedAttention与内存管理 | [03 · PagedAttention](03_paged_attention.ipynb) | [lab03](../labs/lab03/lab03.ipynb) |
+# | 4 | Multi-tier KV cache: eviction, prefix reuse, quantisation | KV Cache多级管理与优化 | [04 · KV cache tiers](04_kv_cache_tiers.ipynb) | [lab04](../labs/lab04/lab04.ipynb) |
+# | 5 | Collectives and model parallelism across GPUs and nodes | 跨节点传输与通信优化 | [05 · collectives](05_collectives.ipynb) | [lab05](../labs/lab05/lab05.ipynb) |
 # | 6 | Prefill/decode disaggregation | PD分离与系统架构优化 | coming | coming |
 # | 7 | Continuous batching and speculative decoding | 综合应用与前沿技术 | coming | coming |
 # | 8 | Capstone: a small serving engine | 实践案例与问题解决 | coming | coming |

@@ -379,7 +379,7 @@ def generate(model, prompt_ids, max_new_tokens, *, use_cache=True, temperature=0
 # %%
 model = models.load("target")
 prompt = models.encode("The KV cache")
-out = generate(model, prompt, 24)
+out = generate(model, prompt, 16)
 print(repr(models.decode(prompt + out)), "| positions processed:", model.tokens_processed)
 
 # %% [test id=lab01_task5 points=8 category=practice]

@@ -693,7 +693,8 @@ check_here("lab03", "task6", globals(), hidden=True)
 
 # %%
 torch.manual_seed(0)
-demo = PagedKVCache(num_blocks=16, block_size=4, num_kv_heads=2, head_dim=16, dtype=torch.float32)
+device = "cuda" if torch.cuda.is_available() else "cpu"
+demo = PagedKVCache(num_blocks=16, block_size=4, num_kv_heads=2, head_dim=16, dtype=torch.float32, device=device)
 demo.add_sequence("prompt")
 demo.append("prompt", torch.randn(6, 2, 16), torch.randn(6, 2, 16))  # 6 tokens: 2 blocks, the last half full
 demo.fork("prompt", "sample")  # shares both blocks
@@ -701,7 +702,7 @@ demo.append("sample", torch.randn(1, 2, 16), torch.randn(1, 2, 16))  # copies th
 print("prompt", demo.block_table("prompt"), "sample", demo.block_table("sample"),
       "free", demo.allocator.num_free_blocks)
 bt, lens = demo.batch(["prompt", "sample"])
-q = torch.randn(2, 8, 16)  # 8 query heads share 2 KV heads (G = 4)
+q = torch.randn(2, 8, 16, device=device)  # 8 query heads share 2 KV heads (G = 4)
 out = paged_attention(q, demo.k_cache, demo.v_cache, bt, lens)
 print("max error vs the float64 reference:",
-      (out.double() - paged_attention_reference(q, demo.k_cache, demo.v_cache, bt, lens)).abs().max().item())
+      (out.double().cpu() - paged_attention_reference(q, demo.k_cache, demo.v_cache, bt, lens)).abs().max().item())

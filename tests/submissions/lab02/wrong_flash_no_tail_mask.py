@@ -11,6 +11,7 @@ def _attn_tiles(acc, l_i, m_i, q, k_base, v_base, stride_kn, stride_kd, stride_v
         cols = start_n + offs_n
         kt = tl.load(k_base + cols[None, :] * stride_kn + offs_d[:, None] * stride_kd)
         v = tl.load(v_base + cols[:, None] * stride_vn + offs_d[None, :] * stride_vd)
+        v = tl.where(cols[:, None] < n_k, v, 0.0)  # whatever lies past Nk (NaN too) must not reach acc
         s = tl.dot(q, kt, input_precision=INPUT_PRECISION) * qk_scale
         if MASK_CAUSAL:
             s = tl.where(offs_m[:, None] >= cols[None, :], s, float("-inf"))

@@ -1,5 +1,5 @@
 # expect-fail: flash_attention_no_out_of_bounds
-"""Scores of the padding keys are masked, but the loads of the last K/V tile are not: they run past Nk."""
+"""The padding keys are masked (scores -inf, values 0), but the loads of the last K/V tile are not: they run past Nk."""
 
 
 @triton.jit
@@ -11,6 +11,7 @@ def _attn_tiles(acc, l_i, m_i, q, k_base, v_base, stride_kn, stride_kd, stride_v
         cols = start_n + offs_n
         kt = tl.load(k_base + cols[None, :] * stride_kn + offs_d[:, None] * stride_kd)
         v = tl.load(v_base + cols[:, None] * stride_vn + offs_d[None, :] * stride_vd)
+        v = tl.where(cols[:, None] < n_k, v, 0.0)  # whatever lies past Nk (NaN too) must not reach acc
         s = tl.dot(q, kt, input_precision=INPUT_PRECISION) * qk_scale
         if MASK_KEYS:
             s = tl.where(cols[None, :] < n_k, s, float("-inf"))

@@ -7,6 +7,8 @@ class PagedKVCache(PagedKVCache):  # noqa: F821 - the reference's class
         self._known(seq_id)
         self._check_kv(k, "k")
         self._check_kv(v, "v")
+        if k.shape[0] != v.shape[0]:
+            raise ValueError("k and v must hold the same number of tokens")
         table, n, t = self._tables[seq_id], self._lens[seq_id], k.shape[0]
         bs, alloc = self.block_size, self.allocator
         if n % bs != 0 and alloc.refcount(table[-1]) > 1:

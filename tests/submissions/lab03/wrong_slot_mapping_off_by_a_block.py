@@ -1,4 +1,4 @@
-# expect-fail: append_gather_and_slot_mapping, fork_shares_blocks_without_copying, fork_then_append_copies_the_shared_block, random_operations_match_a_model
+# expect-fail: append_gather_and_slot_mapping, bad_input_raises_and_changes_nothing, out_of_blocks_append_is_all_or_nothing, fork_shares_blocks_without_copying, fork_then_append_copies_the_shared_block, free_sequence_keeps_shared_blocks_for_the_others, random_operations_match_a_model
 """Slot mapping looks up the previous logical block (table[p // bs - 1]); append and gather agree with it, the kernel would not."""
 
 

@@ -1,0 +1,194 @@
+"""lab03 benchmark: paged decode attention bandwidth vs SDPA on contiguous KV vs the card's copy bandwidth.
+
+    python benchmarks/lab03_bench.py            # the table (needs a CUDA GPU)
+    python benchmarks/lab03_bench.py --sweep    # also try kernel configurations at the largest case
+
+Runs the reference solution of lab03 (solutions/lab03/lab03.ipynb). Per case, timed in the same run:
+- paged:   `paged_attention` over a paged cache with a random (non-contiguous) block table;
+- split:   `paged_attention_split_kv` (partition 512), at batch 1 only;
+- SDPA:    torch scaled_dot_product_attention on the same KV laid out contiguously, (B, H_kv, L, D),
+           with the G = H / H_kv query heads of each KV head as G query rows (GQA without copying KV);
+- copy:    a device-to-device copy of 1 GiB, bytes read + written per second (the card's ceiling).
+Byte arithmetic, per decode step: KV read = B * L * H_kv * D * 2 (K and V) * 2 bytes (fp16); q and the
+output are B * H * D * 2 bytes each (negligible). Bandwidth = KV bytes read / median time.
+The paged calls time the kernels alone: the graded functions check every context length and table
+entry first (one device sync), which a serving engine does once per batch, not per layer.
+Model shape: H = 32, H_kv = 8, D = 128 (Llama-3-8B), fp16.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import inferlab  # noqa: E402,F401  first: sets TRITON_INTERPRET=1 when there is no GPU
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+H, H_KV, D = 32, 8, 128
+CASES = [(1, 32768), (4, 16384), (16, 8192), (64, 4096), (128, 2048), (256, 2048)]
+BLOCK_SIZES = (16, 32)
+PARTITION = 512
+DEVICE = "cuda"
+
+
+def load_solution() -> dict:
+    """The reference solution's code cells, run into a fresh namespace."""
+    from inferlab.grading.source import read_cells
+
+    ns: dict = {"__name__": "lab03_solution"}
+    for src in read_cells("lab03", ROOT / "solutions" / "lab03" / "lab03.ipynb"):
+        exec(compile(src, "lab03", "exec"), ns)  # noqa: S102 - our own reference solution
+    return ns
+
+
+def bench(fn, rep_ms=200) -> float:
+    """Median seconds per call (CUDA events, L2 flushed between calls, via triton.testing.do_bench)."""
+    import triton
+
+    if DEVICE == "cpu":  # --smoke: one call, wall clock (the interpreter; the numbers mean nothing)
+        import time
+
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+    return triton.testing.do_bench(fn, warmup=25, rep=rep_ms, return_mode="median") * 1e-3
+
+
+def copy_bandwidth() -> float:
+    """Bytes read + written per second by a 1 GiB device-to-device copy."""
+    src = torch.empty(1 << 29 if DEVICE == "cuda" else 1 << 16, dtype=torch.float16, device=DEVICE)
+    dst = torch.empty_like(src)
+    t = bench(lambda: dst.copy_(src))
+    return 2 * src.numel() * src.element_size() / t
+
+
+def make_case(b, ctx, bs, gen):
+    """A paged cache holding B contexts of `ctx` tokens in shuffled blocks, and the same KV contiguous."""
+    nb = math.ceil(ctx / bs)
+    num_blocks = b * nb
+    k_cache = torch.randn(num_blocks, bs, H_KV, D, device=DEVICE, dtype=torch.float16, generator=gen)
+    v_cache = torch.randn(num_blocks, bs, H_KV, D, device=DEVICE, dtype=torch.float16, generator=gen)
+    perm = torch.randperm(num_blocks, device=DEVICE, generator=gen)
+    block_tables = perm.view(b, nb).to(torch.int32)  # (B, max_blocks), non-contiguous blocks
+    context_lens = torch.full((b,), ctx, dtype=torch.int32, device=DEVICE)
+    q = torch.randn(b, H, D, device=DEVICE, dtype=torch.float16, generator=gen)
+    # Contiguous copy for SDPA: (B, H_kv, L, D).
+    k = k_cache[block_tables.long()].reshape(b, nb * bs, H_KV, D)[:, :ctx].transpose(1, 2).contiguous()
+    v = v_cache[block_tables.long()].reshape(b, nb * bs, H_KV, D)[:, :ctx].transpose(1, 2).contiguous()
+    return q, k_cache, v_cache, block_tables, context_lens, k, v
+
+
+def fast_checks(ns):
+    """The graded functions with the value checks (a device sync) replaced by shape-only arithmetic."""
+    def check(q, k_cache, v_cache, block_tables, context_lens, sm_scale):
+        b, h, d = q.shape
+        return b, h, d, k_cache.shape[2], k_cache.shape[1], d ** -0.5 if sm_scale is None else sm_scale
+
+    ns["_check_paged_args"] = check
+
+
+def sdpa_decode(q, k, v):
+    """GQA decode through SDPA: the G query heads of a KV head are G query rows. (B, H, D)."""
+    b = q.shape[0]
+    qg = q.view(b, H_KV, H // H_KV, D)  # (B, H_kv, G, D)
+    return F.scaled_dot_product_attention(qg, k, v).reshape(b, H, D)
+
+
+def run(args) -> None:
+    global DEVICE, CASES, BLOCK_SIZES, H, H_KV, D, PARTITION
+    if args.smoke:  # tiny sizes through the Triton interpreter: checks that the script runs, times nothing
+        DEVICE, CASES, BLOCK_SIZES, H, H_KV, D, PARTITION = "cpu", [(1, 96), (3, 40)], (16,), 8, 2, 16, 32
+    elif not torch.cuda.is_available():
+        print("lab03_bench: no CUDA device; this benchmark times GPU kernels (--smoke runs it tiny on the CPU).")
+        return
+    ns = load_solution()
+    full_paged, full_split = ns["paged_attention"], ns["paged_attention_split_kv"]
+    gen = torch.Generator(device=DEVICE).manual_seed(0)
+    dev = torch.cuda.get_device_name(0) if DEVICE == "cuda" else "CPU (Triton interpreter, --smoke)"
+    # Correctness first, through the graded (checking) functions, on a small case.
+    q, kc, vc, bt, lens, k, v = make_case(3, 1000, 16, gen)
+    ref = sdpa_decode(q, k, v).float()
+    err = (full_paged(q, kc, vc, bt, lens).float() - ref).abs().max().item()
+    err_s = (full_split(q, kc, vc, bt, lens, partition_size=PARTITION).float() - ref).abs().max().item()
+    print(f"check vs SDPA (B=3, L=1000): max abs error paged {err:.2e}, split {err_s:.2e}")
+    fast_checks(ns)
+    paged, split = ns["paged_attention"], ns["paged_attention_split_kv"]
+    copy_bw = copy_bandwidth()
+    print(f"device {dev}; torch {torch.__version__}; copy bandwidth (read + write) {copy_bw / 1e12:.2f} TB/s")
+    print(f"H={H}, H_kv={H_KV}, D={D}, fp16; KV GB/s = KV bytes read per second; %copy = of the copy bandwidth")
+    head = (f"{'B':>4} {'ctx':>6} {'bs':>3} {'KV MiB':>7} | {'paged us':>9} {'TB/s':>5} {'%copy':>6} | "
+            f"{'split us':>9} {'TB/s':>5} {'%copy':>6} | {'SDPA us':>8} {'TB/s':>5} {'%copy':>6} | {'paged/SDPA':>10}")
+    print(head)
+    print("-" * len(head))
+    for b, ctx in CASES:
+        for bs in BLOCK_SIZES:
+            q, kc, vc, bt, lens, k, v = make_case(b, ctx, bs, gen)
+            kv_bytes = b * ctx * H_KV * D * 2 * 2  # K and V, fp16
+            out = paged(q, kc, vc, bt, lens)
+            ref = sdpa_decode(q, k, v)
+            bad = (out.float() - ref.float()).abs().max().item()
+            t_p = bench(lambda: paged(q, kc, vc, bt, lens))
+            t_s = bench(lambda: sdpa_decode(q, k, v))
+            t_x = bench(lambda: split(q, kc, vc, bt, lens, partition_size=PARTITION)) if b == 1 else None
+            bw = lambda t: kv_bytes / t  # noqa: E731
+            xs = (f"{t_x * 1e6:9.1f} {bw(t_x) / 1e12:5.2f} {bw(t_x) / copy_bw:6.1%}" if t_x else f"{'-':>9} {'':5} {'':6}")
+            print(f"{b:4d} {ctx:6d} {bs:3d} {kv_bytes / 2**20:7.0f} | {t_p * 1e6:9.1f} {bw(t_p) / 1e12:5.2f} "
+                  f"{bw(t_p) / copy_bw:6.1%} | {xs} | {t_s * 1e6:8.1f} {bw(t_s) / 1e12:5.2f} {bw(t_s) / copy_bw:6.1%} | "
+                  f"{t_s / t_p:10.2f}" + (f"   (max err {bad:.1e})" if bad > 1e-2 else ""))
+            del q, kc, vc, bt, lens, k, v
+            if DEVICE == "cuda":
+                torch.cuda.empty_cache()
+    print("targets (H100): paged >= 0.95x SDPA and >= 80% of copy at large B x ctx; split >= 60% of copy at B=1, 32k")
+    if args.sweep:
+        sweep(ns, gen, copy_bw)
+
+
+def sweep(ns, gen, copy_bw) -> None:
+    """Try BLOCK_N / num_warps / num_stages of the paged kernel at 256 x 2048 and the split kernel at 1 x 32k."""
+    import triton
+
+    kernel = ns["_paged_attention_kernel"]
+    cases = ((256, 2048, False), (1, 32768, True)) if DEVICE == "cuda" else ((3, 40, False), (1, 96, True))
+    for b, ctx, split in cases:
+        q, kc, vc, bt, lens, k, v = make_case(b, ctx, 16, gen)
+        kv_bytes = b * ctx * H_KV * D * 2 * 2
+        g = H // H_KV
+        num_splits = triton.cdiv(bt.shape[1] * 16, PARTITION) if split else 1
+        o = torch.empty(b, H, num_splits, D, device=DEVICE, dtype=torch.float32 if split else q.dtype)
+        lse = torch.empty(b, H, num_splits, device=DEVICE, dtype=torch.float32)
+        part = PARTITION if split else bt.shape[1] * 16
+        print(f"\nsweep: B={b}, ctx={ctx}, bs=16, {'split (partials only)' if split else 'paged'}")
+        grid = ((32, 64, 128), (2, 4, 8), (1, 2, 3)) if DEVICE == "cuda" else ((32, 64), (4,), (2,))
+        for block_n in grid[0]:
+            for warps in grid[1]:
+                for stages in grid[2]:
+                    def call():
+                        kernel[(b, H_KV, num_splits)](
+                            q, kc, vc, bt, lens, o, lse, D ** -0.5, *q.stride(), *kc.stride(), *vc.stride(),
+                            *bt.stride(), *o.stride(), *lse.stride(), part,
+                            BLOCK_SIZE=16, GROUP=g, GROUP_P=16, D=D, BLOCK_N=block_n, FP32_DOT=DEVICE != "cuda",
+                            SPLIT=split,
+                            num_warps=warps, num_stages=stages)
+                    try:
+                        t = bench(call, rep_ms=100)
+                    except Exception as e:  # noqa: BLE001 - out of shared memory etc.
+                        print(f"  BLOCK_N {block_n:3d} warps {warps} stages {stages}: {type(e).__name__}")
+                        continue
+                    print(f"  BLOCK_N {block_n:3d} warps {warps} stages {stages}: {t * 1e6:8.1f} us "
+                          f"{kv_bytes / t / 1e12:5.2f} TB/s {kv_bytes / t / copy_bw:6.1%}")
+        del q, kc, vc, bt, lens, k, v
+        if DEVICE == "cuda":
+            torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sweep", action="store_true", help="also time kernel configurations")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU through the Triton interpreter")
+    run(p.parse_args())
