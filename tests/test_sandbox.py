@@ -128,5 +128,7 @@ def test_traced_counts_bytes_and_catches_a_torch_fallback(child):
 
 def test_traced_notices_a_patched_counter(child):
     load(child, KERNELS + "\nimport inferlab.memtrace as mt\nmt.Trace.stored_to = lambda self, t: 0\n")
-    _, tr = RemoteSubmission(child).traced("double", torch.randn(5))
-    assert tr.tampered and not tr.kernel_made_outputs()
+    from inferlab.grading import CheckFailure
+
+    with pytest.raises(CheckFailure, match="measuring code was modified"):
+        RemoteSubmission(child).traced("double", torch.randn(5))

@@ -301,6 +301,13 @@ points = {
     "prefill attention (4k, flash)": attention_cost(4096, 4096),
 }
 
+LABEL_AT = {  # label offsets in points, so that points at one intensity do not overwrite each other
+    "decode GEMV (batch 1)": (8, 6, "left"),
+    "decode GEMM (batch 64)": (8, -12, "left"),
+    "prefill GEMM (2048 tokens)": (-6, -16, "right"),
+    "decode attention (4k context)": (8, -14, "left"),
+    "prefill attention (4k, flash)": (-6, -30, "right"),
+}
 I = torch.logspace(-1, 4, 200).tolist()
 plt.figure(figsize=(7, 4.4))
 for roof, style, label in ((SPEC, "-", "H100 spec: 989 TFLOP/s, 3.35 TB/s"),
@@ -309,8 +316,10 @@ for roof, style, label in ((SPEC, "-", "H100 spec: 989 TFLOP/s, 3.35 TB/s"),
 for name, (f, b) in points.items():
     intensity = f / b
     attainable = f / roofline_time(f, b, SPEC["flops"], SPEC["bw"])
-    plt.scatter([intensity], [attainable / 1e12], s=40, zorder=3)
-    plt.annotate(name, (intensity, attainable / 1e12), textcoords="offset points", xytext=(5, -12), fontsize=8)
+    size = 90 if name.startswith("decode attention") else 40  # the GEMV sits on top of it
+    plt.scatter([intensity], [attainable / 1e12], s=size, zorder=3 if size == 40 else 2)
+    dx, dy, ha = LABEL_AT[name]
+    plt.annotate(name, (intensity, attainable / 1e12), textcoords="offset points", xytext=(dx, dy), ha=ha, fontsize=8)
 ridge = SPEC["flops"] / SPEC["bw"]
 plt.axvline(ridge, color="grey", lw=0.8, ls=":")
 plt.text(ridge * 1.1, 2, f"ridge {ridge:.0f} FLOP/B", fontsize=8, color="grey")

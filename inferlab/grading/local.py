@@ -46,7 +46,7 @@ class LocalSubmission:
 
     def traced(self, name: str, *args, **kwargs):
         out = probes.traced(self._ns, name, *args, **kwargs)
-        return out["result"], probes.TraceSummary(out["trace"])
+        return out["result"], probes.TraceSummary.checked(out["trace"])
 
 
 def check_here(lab: str, group: str, ns: dict, hidden: bool = False, seed: int | None = None) -> None:

@@ -214,6 +214,17 @@ class TraceSummary:
         for k, v in data.items():
             setattr(self, k, v)
 
+    @classmethod
+    def checked(cls, data: dict) -> "TraceSummary":
+        """The summary, or a CheckFailure when the measuring code was replaced during the call."""
+        from inferlab.grading.checks import CheckFailure
+
+        if data.get("tampered"):
+            names = ", ".join(data.get("tampered_names") or []) or "the interpreter's launch"
+            raise CheckFailure(f"the measuring code was modified while the call ran ({names}): "
+                               "nothing measured in this call can be graded")
+        return cls(data)
+
     @property
     def num_launches(self) -> int:
         return len(self.launches)

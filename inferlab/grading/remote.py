@@ -295,4 +295,4 @@ class RemoteSubmission:
         from inferlab.grading.probes import TraceSummary
 
         out = self.probe("inferlab.grading.probes:traced", name, *args, **kwargs)
-        return out["result"], TraceSummary(out["trace"])
+        return out["result"], TraceSummary.checked(out["trace"])

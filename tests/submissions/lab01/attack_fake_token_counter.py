@@ -1,4 +1,4 @@
-# expect-fail: generate_cache_counts_small, generate_processes_each_token_once
+# expect-fail: generate_cache_counts_small, generate_processes_each_token_once, generate_rejects_bad_input
 """Recompute the whole prefix every step (correct tokens), then fake the model's counter."""
 import torch
 
