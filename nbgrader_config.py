@@ -28,6 +28,22 @@ c.Exchange.root = exchange
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
+# Student copies: every stub names its task (lab03 · paged_attention).
+c.GenerateAssignment.preprocessors = [
+    "nbgrader.preprocessors.IncludeHeaderFooter",
+    "nbgrader.preprocessors.InstantiateTests",
+    "nbgrader.preprocessors.LockCells",
+    plugins.TaskStubs,
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.CheckCellMetadata",
+    "nbgrader.preprocessors.ComputeChecksums",
+    "nbgrader.preprocessors.SaveCells",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbgrader.preprocessors.ClearMarkScheme",
+    "nbgrader.preprocessors.ComputeChecksums",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 # Student code runs in a kernel that cannot hang grading; test cells are graded out of process.
 c.Execute.timeout = int(os.environ.get("INFERLAB_CELL_TIMEOUT", "300"))
 c.Execute.interrupt_on_timeout = True

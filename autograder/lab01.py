@@ -207,10 +207,16 @@ def _generate(sub, model, prompt, n, what, **kwargs):
 def _check_greedy(sub, model, prompt, n, use_cache, label):
     what = f"generate({label}, max_new_tokens={n}, use_cache={use_cache})"
     model.tokens_processed = 0
-    out = _generate(sub, model, prompt, n, what, use_cache=use_cache)
+    # Counted twice: by the model itself and by a wrapper on layer 0 that the submission cannot reach.
+    run = sub.probe("inferlab.grading.probes:counted_call", "generate", model, prompt, n, use_cache=use_cache)
+    out = _as_tokens(run["result"], n, what)
     assert_equal(out, _greedy(prompt, n), name=what,
                  context="vs greedy_reference (full recomputation, argmax)")
-    return model.tokens_processed
+    require(not run["tampered"], f"{what}: the model's code was modified during the call; positions cannot be counted")
+    require(run["tokens"] == run["own_tokens"],
+            f"{what}: layer 0 saw {run['tokens']} positions but model.tokens_processed moved by {run['own_tokens']}: "
+            "leave the counter alone and call the model's own layers")
+    return run["tokens"]
 
 
 # ----------------------------------------------------------------------------- task 1 · causal_mask

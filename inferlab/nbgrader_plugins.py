@@ -20,9 +20,20 @@ from traitlets import Float
 
 from nbgrader.plugins import LateSubmissionPlugin
 from nbgrader.api import Gradebook
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
+from nbgrader.preprocessors import ClearSolutions, Execute, NbGraderPreprocessor, OverwriteCells
 
 from inferlab.grading import sandbox
+
+
+class TaskStubs(ClearSolutions):
+    """Stubs that say where they are: `raise NotImplementedError("lab03 · paged_attention")`."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        gid = str(cell.metadata.get("nbgrader", {}).get("grade_id", ""))
+        lab, _, task = gid.partition("_")
+        where = f"{lab} · {task}" if task else "this task"
+        self.code_stub = dict(self.code_stub, python=f'# YOUR CODE HERE\nraise NotImplementedError("{where}")')
+        return super().preprocess_cell(cell, resources, cell_index)
 
 
 class RestoreCells(OverwriteCells):

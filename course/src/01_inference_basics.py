@@ -304,9 +304,9 @@ points = {
 LABEL_AT = {  # label offsets in points, so that points at one intensity do not overwrite each other
     "decode GEMV (batch 1)": (8, 6, "left"),
     "decode GEMM (batch 64)": (8, -12, "left"),
-    "prefill GEMM (2048 tokens)": (-6, -16, "right"),
+    "prefill GEMM (2048 tokens)": (0, -24, "center"),
     "decode attention (4k context)": (8, -14, "left"),
-    "prefill attention (4k, flash)": (-6, -30, "right"),
+    "prefill attention (4k, flash)": (20, -38, "right"),
 }
 I = torch.logspace(-1, 4, 200).tolist()
 plt.figure(figsize=(7, 4.4))

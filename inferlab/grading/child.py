@@ -23,6 +23,7 @@ import traceback
 import types
 
 from inferlab.grading import wire
+from inferlab.grading.source import register_source
 
 
 class CellTimeout(BaseException):
@@ -92,7 +93,9 @@ class Server:
             if cell_timeout:
                 signal.setitimer(signal.ITIMER_REAL, cell_timeout)
             try:
-                code = compile(strip_magics(src), f"<cell {i}>", "exec")
+                src = strip_magics(src)
+                register_source(f"<cell {i}>", src)
+                code = compile(src, f"<cell {i}>", "exec")
                 exec(code, self.ns)  # noqa: S102 - running the submission is the point
             except BaseException as e:  # noqa: BLE001 - SystemExit, KeyboardInterrupt too
                 errors.append({"cell": i, "type": type(e).__name__, "message": str(e)[:500]})

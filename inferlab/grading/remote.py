@@ -77,14 +77,16 @@ class Child:
             sandbox.ENV_CPU: os.environ.get("INFERLAB_GRADE_CPU_S", "3600"),
             sandbox.ENV_TOKEN: self.token,
         }
-        for k in ("TRITON_INTERPRET", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "VIRTUAL_ENV",
+        for k in ("LD_LIBRARY_PATH", "VIRTUAL_ENV", "CUDA_VISIBLE_DEVICES",
                   "NCCL_NVLS_ENABLE", "TORCH_SYMM_MEM_DISABLE_MULTICAST", "NVSHMEM_DISABLE_NVLS"):
             if k in os.environ:
                 child_env[k] = os.environ[k]
-        if torch.cuda.is_available():
+        if os.environ.get("INFERLAB_GRADE_DEVICE", "cpu") == "cuda" and torch.cuda.is_available():
             child_env[sandbox.ENV_MEMORY] = "0"  # CUDA reserves far more address space than it uses
         else:
+            # Grading is the same on every machine: CPU tensors, Triton's interpreter, bytes counted.
             child_env["TRITON_INTERPRET"] = "1"
+            child_env["CUDA_VISIBLE_DEVICES"] = ""
         child_env.update(env or {})
         self.log_path = self.scratch / "output.log"
         self.log = open(self.log_path, "wb")
