@@ -47,7 +47,8 @@ c.GenerateAssignment.preprocessors = [
 # Student code runs in a kernel that cannot hang grading; test cells are graded out of process.
 c.Execute.timeout = int(os.environ.get("INFERLAB_CELL_TIMEOUT", "300"))
 c.Execute.interrupt_on_timeout = True
-c.Execute.extra_arguments = ["--InteractiveShell.xmode=Minimal", "--HistoryManager.hist_file=:memory:"]
+c.Execute.extra_arguments = ["--InteractiveShell.xmode=Minimal", "--HistoryManager.hist_file=:memory:",
+                             plugins.KERNEL_BOOT]
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",

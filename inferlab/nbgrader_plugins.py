@@ -58,6 +58,12 @@ class RestoreCells(OverwriteCells):
         return super().preprocess(nb, resources)
 
 
+# The kernel installs the sandbox at start-up when SandboxedExecute has put its settings in the
+# environment (a no-op otherwise). Goes in c.Execute.extra_arguments: nbclient re-reads its traits
+# from the config when it executes, so it must be configuration, not an attribute set here.
+KERNEL_BOOT = "--InteractiveShellApp.exec_lines=import inferlab.grading.sandbox as _sb; _sb.install_from_env()"
+
+
 class SandboxedExecute(Execute):
     """Run the student's cells under the grader's sandbox; a dead or hung kernel is not fatal."""
 
@@ -77,9 +83,6 @@ class SandboxedExecute(Execute):
             "MPLCONFIGDIR": tmp,
             "TMPDIR": tmp,
         })
-        self.extra_arguments = list(self.extra_arguments) + [
-            "--InteractiveShellApp.exec_lines=['import inferlab.grading.sandbox as _inferlab_sandbox; "
-            "_inferlab_sandbox.install_from_env()']"]
         try:
             return super().preprocess(nb, resources, *args, **kwargs)
         except Exception as e:  # noqa: BLE001 - DeadKernelError, CellTimeoutError...

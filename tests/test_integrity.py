@@ -114,12 +114,16 @@ def test_a_class_of_30_mixed_submissions(tmp_path, capsys):
     assert len(subs) == 30
     for student, (nb, _) in subs.items():
         room.submit(student, lab, nb)
+    before = tree_digest("autograder", "solutions", "inferlab")
     room.env["INFERLAB_CELL_TIMEOUT"] = "20"
     room.env["INFERLAB_CHECK_TIMEOUT"] = "20"
     t0 = time.monotonic()
     out = room.autograde(lab)
     t_nbgrader = time.monotonic() - t0
     assert out.returncode == 0, out.stderr[-3000:]
+    # The students' kernels ran under the sandbox too: nothing written outside, nothing left running.
+    assert tree_digest("autograder", "solutions", "inferlab") == before, "a student's kernel changed the course files"
+    assert not Path("/tmp/inferlab-pwned.txt").exists() and not sleepers()
     scores = room.scores()
     wrong_scores = {s: (scores.get((s, lab)), want) for s, (_, want) in subs.items()
                     if scores.get((s, lab)) is None or abs(scores[(s, lab)] - want) > 1e-6}

@@ -46,6 +46,11 @@ def _deny_list() -> list[str]:
     return [str(root / n) for n in names]
 
 
+# `python -I` ignores PYTHONPATH and the working directory: put the package's root on the path
+# explicitly, so grading works from a plain checkout as well as from an installed package.
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from inferlab.grading.child import main; main(sys.argv[1:])"
+
+
 class Child:
     """One sandboxed submission process."""
 
@@ -91,7 +96,7 @@ class Child:
         self.log_path = self.scratch / "output.log"
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "inferlab.grading.child", str(r_in), str(w_out)],
+            [sys.executable, "-I", "-c", _BOOT, str(course_root()), str(r_in), str(w_out)],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
             pass_fds=(r_in, w_out), cwd=self.scratch, env=child_env, start_new_session=True)
         sandbox.Reaper.started.add(self.proc.pid)

@@ -36,6 +36,8 @@ _PATH_EVENTS = {"os.remove": (0,), "os.rename": (0, 1), "os.rmdir": (0,), "os.mk
                 "os.truncate": (0,), "os.chmod": (0,), "os.chown": (0,), "os.link": (0, 1),
                 "os.symlink": (0, 1), "os.utime": (0,), "shutil.rmtree": (0,), "shutil.move": (0, 1),
                 "shutil.copyfile": (1,), "os.chdir": ()}
+_PROC_SECRETS = {"mem", "environ", "maps", "smaps", "pagemap", "fd", "fdinfo", "root", "cwd", "exe", "map_files",
+                 "cmdline", "task", "syscall", "stack", "auxv"}
 _installed = False
 
 
@@ -108,7 +110,7 @@ def install(scratch: str, deny=(), memory_mb: int | None = None, cpu_s: int | No
             p = _real(path)
             if p.startswith("/proc/"):
                 parts = p.split("/")
-                if len(parts) > 2 and parts[2].isdigit() and parts[2] != me:
+                if len(parts) > 3 and parts[2].isdigit() and parts[2] != me and parts[3] in _PROC_SECRETS:
                     raise SandboxViolation(f"the grader does not allow reading {p!r}")
             if _under(p, denied):
                 raise SandboxViolation(f"the grader does not allow reading {p!r}")
