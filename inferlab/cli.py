@@ -99,8 +99,12 @@ def cmd_build(args) -> int:
 
 
 def cmd_grade(args) -> int:
+    import torch
+
     from inferlab.grading.runner import grade, print_report
     from inferlab.grading.source import UnreadableSubmission
+
+    torch.set_num_threads(1)  # the checks' references are small; leave the cores to the submission
 
     try:
         report = grade(args.lab, args.submission, timeout=args.timeout, seed=args.seed)

@@ -111,7 +111,11 @@ class GradeOutOfProcess(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         lab = resources["nbgrader"]["assignment"]
+        import torch
+
         from inferlab.grading.runner import grade
+
+        torch.set_num_threads(1)
 
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, f"{lab}.ipynb")

@@ -64,4 +64,4 @@ def test_nbgrader_round_trip_scores_match_inferlab_grade(lab, tmp_path):
     # Feedback: verdicts and points, never the hidden checks' source.
     html = room.feedback_html("stub", lab).read_text()
     assert "FAIL" in html and "hidden=True" not in html and "BEGIN HIDDEN TESTS" not in html
-    assert "Traceback" not in html
+    assert "Traceback (most recent call last)" not in html

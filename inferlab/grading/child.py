@@ -75,20 +75,24 @@ class Server:
 
     # -- ops -----------------------------------------------------------------------
     def op_load(self, req):
-        self.module = types.ModuleType(req.get("name", "submission"))
-        self.module.__inferlab_cells__ = list(req["cells"])
-        sys.modules["submission"] = self.module
-        sys.modules["__mp_main__"] = self.module
-        self.ns = self.module.__dict__
-        self.ns["display"] = lambda *a, **k: None
-        self.ns["get_ipython"] = lambda: None
+        """Run cells into the submission's namespace: a fresh one, or (keep=True) the one loaded so far."""
+        if not req.get("keep"):
+            self.module = types.ModuleType(req.get("name", "submission"))
+            self.module.__inferlab_cells__ = []
+            sys.modules["submission"] = self.module
+            sys.modules["__mp_main__"] = self.module
+            self.ns = self.module.__dict__
+            self.ns["display"] = lambda *a, **k: None
+            self.ns["get_ipython"] = lambda: None
+        self.module.__inferlab_cells__ += list(req["cells"])
         errors = []
         cell_timeout = float(req.get("cell_timeout") or 0)
+        first = int(req.get("first_index", 0))
 
         def on_alarm(signum, frame):
             raise CellTimeout(f"cell ran longer than {cell_timeout:g} s")
 
-        for i, src in enumerate(req["cells"]):
+        for i, src in enumerate(req["cells"], first):
             old = signal.signal(signal.SIGALRM, on_alarm) if cell_timeout else None
             if cell_timeout:
                 signal.setitimer(signal.ITIMER_REAL, cell_timeout)

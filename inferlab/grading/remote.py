@@ -74,7 +74,9 @@ class Child:
             "MPLCONFIGDIR": str(self.scratch / "mpl"),
             "TRITON_CACHE_DIR": str(self.scratch / "triton"),
             "TORCHINDUCTOR_CACHE_DIR": str(self.scratch / "inductor"),
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"),
+            # One thread: grading tensors are small, and two processes spinning OpenMP threads on
+            # the same cores slow each other down by an order of magnitude.
+            "OMP_NUM_THREADS": os.environ.get("INFERLAB_GRADE_THREADS", "1"),
             "INFERLAB_AUTOGRADE": "1",
             sandbox.ENV_SCRATCH: str(self.scratch),
             sandbox.ENV_DENY: os.pathsep.join(_deny_list()),

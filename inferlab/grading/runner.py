@@ -115,6 +115,43 @@ def failure_message(e: BaseException) -> str:
     return f"the check could not run: {type(e).__name__}: {e}\n" + traceback.format_exc(limit=3)
 
 
+class LoadFailed(RuntimeError):
+    """The submission's code could not be loaded at all."""
+
+
+def start_child(cells: list[str], timeout: float, memory_mb: int | None = None, max_dropped: int = 3):
+    """A child with the submission loaded, cell by cell.
+
+    A cell that kills the process (os._exit, a crash) or hangs past every limit is dropped and
+    the load starts again without it, as a notebook whose kernel died there would have the cells
+    before it defined: the damage costs the checks that needed that cell, not the whole grade.
+    """
+    dropped: list[int] = []
+    cell_timeout = min(timeout, CELL_TIMEOUT)
+    while True:
+        child = Child(memory_mb=memory_mb)
+        errors: list[dict] = [{"cell": i, "type": "Dropped", "message": "this cell stopped the process"}
+                              for i in dropped]
+        current = -1
+        try:
+            first = True
+            for i, src in enumerate(cells):
+                if i in dropped:
+                    continue
+                current = i
+                child.deadline = time.monotonic() + cell_timeout + (30.0 if first else 10.0)
+                out = child.request({"op": "load", "cells": [src], "cell_timeout": cell_timeout,
+                                     "first_index": i, "keep": not first})
+                errors += out["errors"]
+                first = False
+            return child, errors
+        except (ChildTimeout, ChildDied, RemoteError) as e:
+            child.close()
+            if current < 0 or len(dropped) >= max_dropped or isinstance(e, RemoteError):
+                raise LoadFailed(failure_message(e)) from None
+            dropped.append(current)
+
+
 def run_check(check: Check, sub, seed: int) -> tuple[bool, str]:
     rng = torch.Generator().manual_seed((seed * 1_000_003 + sum(map(ord, check.name))) % (2**63))
     try:
@@ -146,17 +183,14 @@ def grade(lab: str, path, timeout: float | None = None, seed: int | None = None,
             if not broken and (child is None or not child.alive):
                 if child is not None:
                     child.close()
-                child = Child(memory_mb=memory_mb)
-                cell_timeout = min(timeout, CELL_TIMEOUT)
-                child.deadline = time.monotonic() + 30.0 + cell_timeout * min(len(cells), 4)
                 try:
-                    loaded = child.request({"op": "load", "cells": cells, "cell_timeout": cell_timeout})
+                    child, errors = start_child(cells, timeout, memory_mb)
                     if not report.load_errors:
-                        report.load_errors = loaded["errors"]
-                except (ChildTimeout, ChildDied, RemoteError) as e:
-                    broken = "the submission could not be loaded: " + failure_message(e)
-                    passed, msg = False, broken
-            if not broken:
+                        report.load_errors = errors
+                except LoadFailed as e:
+                    child = None
+                    broken = msg = f"the submission could not be loaded: {e}"
+            if not broken and child is not None:
                 child.deadline = time.monotonic() + (check.timeout or timeout)
                 try:
                     passed, msg = run_check(check, RemoteSubmission(child), seed)

@@ -1,4 +1,4 @@
-# expect-fail: kv_cache_bytes_llama2_7b, kv_cache_bytes_gqa_and_random
+# expect-fail: kv_cache_bytes_llama2_7b, kv_cache_bytes_gqa_and_random, generate_greedy_small, generate_greedy_matches_reference, generate_prompt_of_length_one, generate_cache_counts_small, generate_processes_each_token_once
 """Wrong kv_cache_bytes, then patch torch's and the grader's comparisons so it 'passes'."""
 import torch
 import numpy
