@@ -167,6 +167,7 @@ for kind in ("lru", "lfu", "fifo", "random"):
             sim.lookup(k)
         rates.append(sum(sim.hits) / len(keys))
     ax.plot(caps, rates, marker="o", label=kind)
+    print(f"{kind:6} hit rate at capacity {caps}: " + "  ".join(f"{r:.3f}" for r in rates))
 ax.set_xscale("log", base=2)
 ax.set_xlabel("cache capacity (blocks of 16 tokens)")
 ax.set_ylabel("hit rate")
@@ -282,6 +283,7 @@ for rule in ("h2o", "sink+window", "recent", "random"):
     gen = torch.Generator().manual_seed(0)
     errs = [((kept_output(select(rule, b, gen)) - ref).norm() / ref.norm()).item() for b in budgets]
     ax.plot(budgets, errs, marker="o", label=rule)
+    print(f"{rule:11} relative error at budget {budgets}: " + "  ".join(f"{e:.3f}" for e in errs))
 ax.set_xscale("log", base=2)
 ax.set_yscale("log")
 ax.set_xlabel(f"KV budget (of {past} past tokens)")
