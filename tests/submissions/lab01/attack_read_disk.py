@@ -1,18 +1,19 @@
 # expect-fail: kv_cache_bytes_llama2_7b, kv_cache_bytes_gqa_and_random
 """kv_cache_bytes copied from the reference solution on disk, if the grader lets it read it."""
-import glob
 import os
 import re
 
+import inferlab
+
+_course = os.path.dirname(os.path.dirname(os.path.abspath(inferlab.__file__)))  # where the course lives
 _found = None
-for _p in glob.glob("/**/solutions/lab01/lab01.src.py", recursive=False) + [
-        os.path.join(d, "solutions", "lab01", "lab01.src.py") for d in ("/work/main", os.getcwd(), "..", "../..")]:
+for _p in [os.path.join(d, "solutions", "lab01", "lab01.src.py") for d in (_course, os.getcwd(), "..", "../..")]:
     try:
         _found = open(_p).read()
         break
     except Exception:
         pass
-for _p in ("/work/main/autograder/lab01.py",):
+for _p in (os.path.join(_course, "autograder", "lab01.py"),):
     try:
         open(_p).read()
         _found = _found or "checks"

@@ -2,9 +2,12 @@
 """Overwrite the checks, the gradebook and another student's work; then answer wrongly."""
 import os
 
-_targets = ["/work/main/autograder/lab01.py", "/work/main/gradebook.db", "/work/main/autograder/pwned.py",
-            "/work/main/submitted/alice/lab01/lab01.ipynb", "/tmp/inferlab-pwned.txt",
-            os.path.expanduser("~/../../pwned.txt")]
+import inferlab
+
+_course = os.path.dirname(os.path.dirname(os.path.abspath(inferlab.__file__)))  # where the course lives
+_targets = [os.path.join(_course, p) for p in ("autograder/lab01.py", "gradebook.db", "autograder/pwned.py",
+                                                "submitted/alice/lab01/lab01.ipynb", "inferlab/__init__.py")]
+_targets += ["/tmp/inferlab-pwned.txt", os.path.expanduser("~/../../pwned.txt")]
 for _t in _targets:
     try:
         with open(_t, "w") as f:
