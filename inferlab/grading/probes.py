@@ -38,7 +38,6 @@ def warm_interpreter() -> None:
     x = torch.arange(4, dtype=torch.float32)
     y = torch.empty_like(x)
     _copy[(1,)](x, y, 4, BLOCK=8)
-    a = torch.ones(16, 16)
     try:
         import inferlab.memtrace as mt
 
@@ -46,7 +45,6 @@ def warm_interpreter() -> None:
             _copy[(1,)](x, y, 4, BLOCK=8)
     except Exception:  # noqa: BLE001
         pass
-    del a
 
 
 _SEAL: dict | None = None
@@ -157,15 +155,11 @@ def _produced_by_kernel(result: torch.Tensor, snaps: list[torch.Tensor]) -> bool
     for s in reversed(snaps):
         if s.numel() != result.numel():
             continue
-        sflat = s.reshape(-1)
-        cand = [sflat]
-        if s.dim() == result.dim():
-            cand.append(s.permute(*range(s.dim())).reshape(-1))
-        for c in cand:
-            c = c.to(result.dtype) if c.dtype != result.dtype else c
-            if torch.equal(c, flat) or (flat.is_floating_point() and torch.equal(
-                    torch.nan_to_num(c.float(), nan=1.5e38), torch.nan_to_num(flat.float(), nan=1.5e38))):
-                return True
+        c = s.reshape(-1)
+        c = c.to(result.dtype) if c.dtype != result.dtype else c
+        if torch.equal(c, flat) or (flat.is_floating_point() and torch.equal(
+                torch.nan_to_num(c.float(), nan=1.5e38), torch.nan_to_num(flat.float(), nan=1.5e38))):
+            return True
     return False
 
 
