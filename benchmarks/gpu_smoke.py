@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import inferlab  # noqa: E402,F401
-from inferlab.grading.source import load_solution  # noqa: E402
+from benchmarks.common import header, load_solution  # noqa: E402
 
 DEV = "cuda"
 results: list[tuple[str, bool, str]] = []
@@ -126,7 +126,7 @@ def main() -> int:
         return f"tiers before gets: {where}"
 
     width = max(len(n) for n, _, _ in results)
-    print(f"GPU smoke · {torch.cuda.get_device_name(0)} · torch {torch.__version__}")
+    print(header("GPU smoke"))
     for name, ok, msg in results:
         print(f"{'PASS' if ok else 'FAIL'}  {name:{width}}  {(msg.splitlines() or [''])[0] if ok else ''}")
         if not ok:
