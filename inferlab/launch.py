@@ -53,6 +53,9 @@ import torch
 import torch.distributed as dist
 
 DEFAULT_TIMEOUT = float(os.environ.get("INFERLAB_LAUNCH_TIMEOUT", "60"))
+# NVLink multicast (NVLS / SHARP) stays off in every NCCL rank unless the caller sets these:
+# a program using it can take a shared host's GPUs out of service, and the course never needs it.
+NCCL_SAFE_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
 _HEADER = struct.Struct("<Q")
 _IN_RANK = False  # set in the processes this launcher starts
 
@@ -116,6 +119,8 @@ def _run_here(fn, world_size, args, kwargs, backend, timeout):
     if created:
         backend = backend or default_backend(world_size)
         if backend == "nccl":
+            for k, v in NCCL_SAFE_ENV.items():
+                os.environ.setdefault(k, v)
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend, timeout=timedelta(seconds=timeout))
     try:
@@ -395,6 +400,8 @@ def _rank_main(rank, world_size, port, backend, timeout, fn, args, kwargs, fd) -
         store = dist.TCPStore("127.0.0.1", port, world_size, is_master=False, timeout=td)
         device = None
         if backend == "nccl":
+            for k, v in NCCL_SAFE_ENV.items():
+                os.environ.setdefault(k, v)
             device = rank % torch.cuda.device_count()
             torch.cuda.set_device(device)
         dist.init_process_group(backend, store=dist.PrefixStore("pg", store), rank=rank,
