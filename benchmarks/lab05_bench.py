@@ -16,8 +16,9 @@ loopback TCP, which only shows the method). Two clocks (benchmarks/common.py):
 `host` is the time for the call to return on the host; when it is above the stream time the
 GPU waits for Python (the ring's fixed cost).
 busbw = 2 (p-1)/p × bytes / time (NCCL's convention: comparable to one link's speed for any p).
-`--variants` adds ring variants (pipelined slices on two streams, the Python layer bypassed) and
-the grouped send/recv exchange the ring is built from: the experiments behind lab05/NOTES.md.
+`--variants` adds ring variants (pipelined slices on two streams, the Python layer bypassed, a
+one-step swap for p = 2) and the grouped send/recv exchange the ring is built from: the
+experiments behind lab05/NOTES.md.
 """
 from __future__ import annotations
 
@@ -188,6 +189,18 @@ def _gather_slice(mine, theirs, peer, ready) -> None:
         w.wait()
 
 
+def swap_all_reduce(tensor: torch.Tensor) -> torch.Tensor:
+    """p = 2 only: swap whole tensors in one grouped exchange and add (recursive doubling's one step).
+    The same N bytes per rank as the ring's two half-size steps, one latency term instead of two."""
+    if dist.get_world_size() != 2:
+        return REF["ring_all_reduce"](tensor)
+    flat = tensor.view(-1)
+    other = torch.empty_like(flat)
+    REF["ring_exchange"](flat, other)
+    flat += other  # a + b == b + a exactly: both ranks hold the same bits
+    return tensor
+
+
 def ring_direct(tensor: torch.Tensor) -> torch.Tensor:
     """The reference's algorithm with the Python layer of torch.distributed bypassed (ProcessGroup's own
     send/recv inside one coalescing group per step): how much of the fixed cost is that layer."""
@@ -243,7 +256,8 @@ def bench_rank(sizes: list[int], rep: int, warmup: int, variants: bool) -> dict:
     checks = check_reference()
     fns = {"ring": REF["ring_all_reduce"], "lib": dist.all_reduce}
     if variants:
-        fns.update({"ring_sliced4": ring_sliced, "ring_direct": ring_direct, "exchange": exchange_half})
+        fns.update({"ring_sliced4": ring_sliced, "ring_direct": ring_direct, "swap_p2": swap_all_reduce,
+                    "exchange": exchange_half})
     rows = []
     for nbytes in sizes:
         row = {"bytes": nbytes}
