@@ -156,6 +156,31 @@ def bench(fn, warmup: int = 3, rep: int = 20, flush_l2: bool = False, device=Non
     return summary([s.elapsed_time(e) * 1e-3 for s, e in zip(starts, ends)], host)
 
 
+def device_time(fn, warmup: int = 3, rep: int = 20, device=None, hold_s: float = 2e-3) -> dict:
+    """Seconds of GPU work per call with the host's cost hidden: each call is enqueued behind a
+    `hold_s` spin kernel, so the whole call is queued before the GPU reaches its start event.
+    What the call would take if launching it cost nothing (a CUDA graph's replay comes close);
+    a figure to set beside `bench`, never instead of it. CPU: the same as `latency`."""
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if dev.type != "cuda":
+        return latency(fn, warmup, rep, device=dev)
+    for _ in range(warmup):
+        fn()
+    khz = getattr(torch.cuda.get_device_properties(dev), "clock_rate", 0) or 2_000_000  # SM clock, kHz
+    cycles = int(hold_s * khz * 1e3)
+    times = []
+    for _ in range(rep):
+        torch.cuda.synchronize(dev)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda._sleep(cycles)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize(dev)
+        times.append(start.elapsed_time(end) * 1e-3)
+    return summary(times)
+
+
 def latency(fn, warmup: int = 3, rep: int = 20, device=None) -> dict:
     """Seconds per *isolated* call: synchronise, start a wall clock, call, synchronise, stop.
 

@@ -12,7 +12,10 @@ loopback TCP, which only shows the method). Two clocks (benchmarks/common.py):
   and p10/p90 of the repetitions, slowest rank — how nccl-tests times, and what a sequence of
   layers sees: the Python of call i+1 runs while the GPU works on call i;
 - *isolated*: synchronise, call, synchronise, on a wall clock — what one call costs when its
-  result is needed at once (host overhead, launches and synchronisation all exposed).
+  result is needed at once (host overhead, launches and synchronisation all exposed);
+- *gpu*: each call enqueued behind a 2 ms spin kernel, so its events time the GPU work alone
+  (what the call would cost with a free host, e.g. replayed from a CUDA graph): a column
+  beside the public timing, never in its place.
 `host` is the time for the call to return on the host; when it is above the stream time the
 GPU waits for Python (the ring's fixed cost).
 busbw = 2 (p-1)/p × bytes / time (NCCL's convention: comparable to one link's speed for any p).
@@ -42,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import bench, card, latency, load_solution, versions  # noqa: E402
+from benchmarks.common import bench, card, device_time, latency, load_solution, versions  # noqa: E402
 from inferlab.launch import launch  # noqa: E402
 
 REF = load_solution("lab05")
@@ -65,7 +68,7 @@ def _sync(dev) -> None:
 
 def _sum64(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(sum over ranks, sum over ranks of |x|) of x in float64, through torch.distributed."""
-    s, a = x.double().clone(), x.double().abs()
+    s, a = x.double().contiguous(), x.double().abs().contiguous()  # (NCCL wants contiguous tensors)
     dist.all_reduce(s)
     dist.all_reduce(a)
     return s, a
@@ -240,7 +243,7 @@ def _stats_over_ranks(t: dict, dev) -> dict:
 def _time(fn, nbytes: int, dev, rep: int, warmup: int) -> dict:
     """Stream and isolated times of fn(x) for a fresh float32 x of `nbytes`, slowest rank."""
     out = {}
-    for mode, clock in (("stream", bench), ("isolated", latency)):
+    for mode, clock in (("stream", bench), ("isolated", latency), ("gpu", device_time)):
         x = torch.randn(nbytes // 4, device=dev)  # values double at each call: 2^(warmup+rep) stays finite
         dist.barrier()
         _sync(dev)
@@ -293,9 +296,10 @@ def table(res: dict) -> str:
     lines = [f"lab05 ring all-reduce vs {lib} all_reduce · {p} x {res['card']} · {res['versions']}",
              "busbw = 2(p-1)/p x bytes / median time (GB/s); stream = back-to-back calls, each timed by CUDA events "
              "(wall clock on CPU), slowest rank; isolated = sync, call, sync; host = time for the call to return",
-             f"{'size':>8} | {'ring ms':>8} {'[p10-p90]':>17} {'busbw':>7} {'host ms':>8} {'isol ms':>8} | "
-             f"{lib + ' ms':>8} {'busbw':>7} {'isol ms':>8} | {'ring/' + lib:>9}",
-             "-" * 112]
+             f"{'size':>8} | {'ring ms':>8} {'[p10-p90]':>17} {'busbw':>7} {'host ms':>8} {'isol ms':>8} "
+             f"{'gpu ms':>7} | {lib + ' ms':>8} {'busbw':>7} {'isol ms':>8} {'gpu ms':>7} | {'ring/' + lib:>9} "
+             f"{'gpu-only':>8}",
+             "-" * 132]
     for row in res["rows"]:
         n, ring, nc = row["bytes"], row["ring"], row["lib"]
         if "error" in ring or "error" in nc:
@@ -305,8 +309,10 @@ def table(res: dict) -> str:
         # each rank sends and receives 2 (p-1)/p x bytes (reduce-scatter, then all-gather)
         bw_r, bw_n = busbw(n, p, rs["median"]), busbw(n, p, ns_["median"])
         lines.append(f"{_size(n):>8} | {rs['median'] * 1e3:8.3f} [{rs['p10'] * 1e3:7.3f}-{rs['p90'] * 1e3:7.3f}] "
-                     f"{bw_r:7.1f} {rs['host'] * 1e3:8.3f} {ring['isolated']['median'] * 1e3:8.3f} | "
-                     f"{ns_['median'] * 1e3:8.3f} {bw_n:7.1f} {nc['isolated']['median'] * 1e3:8.3f} | {bw_r / bw_n:8.1%}")
+                     f"{bw_r:7.1f} {rs['host'] * 1e3:8.3f} {ring['isolated']['median'] * 1e3:8.3f} "
+                     f"{ring['gpu']['median'] * 1e3:7.3f} | {ns_['median'] * 1e3:8.3f} {bw_n:7.1f} "
+                     f"{nc['isolated']['median'] * 1e3:8.3f} {nc['gpu']['median'] * 1e3:7.3f} | {bw_r / bw_n:8.1%} "
+                     f"{nc['gpu']['median'] / ring['gpu']['median']:8.1%}")
     extra = [k for k in res["rows"][0] if k not in ("bytes", "ring", "lib")] if res["rows"] else []
     if extra:
         lines += ["", "variants (stream busbw GB/s, host ms in brackets; 'exchange' = one grouped send+recv of "
