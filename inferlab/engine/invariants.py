@@ -59,13 +59,18 @@ class _Req:
 
 
 def _requests(requests) -> dict:
+    """The workload's requests by id, ranked by arrival (step, then position in the list)."""
     reqs = {}
-    for order, r in enumerate(requests):
+    ranked = sorted(enumerate(requests), key=lambda ir: (_arrival(ir[1]), ir[0]))
+    for order, (_, r) in enumerate(ranked):
         rid, prompt_len, max_new = r[:3]
-        arrival = r[3] if len(r) > 3 else 0
         assert rid not in reqs, f"request id {rid!r} appears twice in the workload"
-        reqs[rid] = _Req(rid, order, prompt_len, max_new, arrival, target=prompt_len)
+        reqs[rid] = _Req(rid, order, prompt_len, max_new, _arrival(r), target=prompt_len)
     return reqs
+
+
+def _arrival(request) -> int:
+    return request[3] if len(request) > 3 else 0
 
 
 def find_violation(config, requests, plans, finished=None, strict: bool = False) -> str | None:
@@ -146,7 +151,7 @@ def find_violation(config, requests, plans, finished=None, strict: bool = False)
     if finished is not None:
         finished = list(finished)
         expected = sorted(reqs.values(), key=lambda r: r.finished_at)
-        if collections.Counter(finished) != collections.Counter(reqs):
+        if collections.Counter(finished) != collections.Counter(list(reqs)):
             return f"finished() = {finished}; expected every request once: {[r.rid for r in expected]}"
         steps = [reqs[rid].finished_at for rid in finished]
         if steps != sorted(steps):
@@ -191,14 +196,14 @@ def check_plans(config, requests, plans, finished=None, strict: bool = False) ->
 
 def run_workload(scheduler, requests, max_steps: int = 10_000) -> tuple[list[PlanRecord], list]:
     """Drive any lab07-style scheduler: add each request before its step, step until done; (plans, finished())."""
-    pending = sorted(enumerate(requests), key=lambda ir: (ir[1][3] if len(ir[1]) > 3 else 0, ir[0]))
+    pending = [r for _, r in sorted(enumerate(requests), key=lambda ir: (_arrival(ir[1]), ir[0]))]
     plans: list[PlanRecord] = []
     while pending or scheduler.has_unfinished():
         s = len(plans)
         if s >= max_steps:
             raise ScheduleViolation(f"still unfinished after {max_steps} steps (a request never finishes?)")
-        while pending and (pending[0][1][3] if len(pending[0][1]) > 3 else 0) <= s:
-            rid, prompt_len, max_new = pending.pop(0)[1][:3]
+        while pending and _arrival(pending[0]) <= s:
+            rid, prompt_len, max_new = pending.pop(0)[:3]
             scheduler.add(rid, prompt_len, max_new)
         plans.append(PlanRecord.of(scheduler.step()))
     return plans, list(scheduler.finished())
