@@ -156,14 +156,15 @@ def bench(fn, warmup: int = 3, rep: int = 20, flush_l2: bool = False, device=Non
     return summary([s.elapsed_time(e) * 1e-3 for s, e in zip(starts, ends)], host)
 
 
-def device_time(fn, warmup: int = 3, rep: int = 20, device=None, hold_s: float = 2e-3) -> dict:
+def device_time(fn, warmup: int = 3, rep: int = 20, device=None, hold_s: float = 2e-3, before=None) -> dict:
     """Seconds of GPU work per call with the host's cost hidden: each call is enqueued behind a
     `hold_s` spin kernel, so the whole call is queued before the GPU reaches its start event.
     What the call would take if launching it cost nothing (a CUDA graph's replay comes close);
-    a figure to set beside `bench`, never instead of it. CPU: the same as `latency`."""
+    a figure to set beside `bench`, never instead of it. CPU: the same as `latency`.
+    `before()` runs untimed before each call (e.g. a barrier, so ranks start together)."""
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if dev.type != "cuda":
-        return latency(fn, warmup, rep, device=dev)
+        return latency(fn, warmup, rep, device=dev, before=before)
     for _ in range(warmup):
         fn()
     khz = getattr(torch.cuda.get_device_properties(dev), "clock_rate", 0) or 2_000_000  # SM clock, kHz
@@ -171,6 +172,8 @@ def device_time(fn, warmup: int = 3, rep: int = 20, device=None, hold_s: float =
     times = []
     for _ in range(rep):
         torch.cuda.synchronize(dev)
+        if before is not None:
+            before()
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         torch.cuda._sleep(cycles)
         start.record()
@@ -181,11 +184,12 @@ def device_time(fn, warmup: int = 3, rep: int = 20, device=None, hold_s: float =
     return summary(times)
 
 
-def latency(fn, warmup: int = 3, rep: int = 20, device=None) -> dict:
+def latency(fn, warmup: int = 3, rep: int = 20, device=None, before=None) -> dict:
     """Seconds per *isolated* call: synchronise, start a wall clock, call, synchronise, stop.
 
     The time a caller waits for one result when nothing else is queued: host overhead, launch and
     synchronisation included (what a decode step pays when it needs the answer at once).
+    `before()` runs untimed before each call (e.g. a barrier, so ranks start together).
     """
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -198,6 +202,9 @@ def latency(fn, warmup: int = 3, rep: int = 20, device=None) -> dict:
     times = []
     for _ in range(rep):
         sync()
+        if before is not None:
+            before()
+            sync()
         t0 = time.perf_counter()
         fn()
         sync()

@@ -247,7 +247,8 @@ def _time(fn, nbytes: int, dev, rep: int, warmup: int) -> dict:
         x = torch.randn(nbytes // 4, device=dev)  # values double at each call: 2^(warmup+rep) stays finite
         dist.barrier()
         _sync(dev)
-        t = clock(lambda: fn(x), warmup=warmup, rep=rep, device=dev)
+        kw = {} if clock is bench else {"before": dist.barrier}  # one-call clocks: ranks start together
+        t = clock(lambda: fn(x), warmup=warmup, rep=rep, device=dev, **kw)
         out[mode] = _stats_over_ranks(t, dev)
         del x
     return out
