@@ -133,7 +133,7 @@ def bench(fn, warmup: int = 3, rep: int = 20, flush_l2: bool = False, device=Non
     for _ in range(warmup):
         fn()
     if dev.type != "cuda":
-        times, host = [], []
+        times = []
         for _ in range(rep):
             t0 = time.perf_counter()
             fn()
