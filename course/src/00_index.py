@@ -27,7 +27,7 @@
 # | 6 | Prefill/decode disaggregation | PD分离与系统架构优化 | coming | coming |
 # | 7 | Continuous batching and speculative decoding | 综合应用与前沿技术 | coming | coming |
 # | 8 | Capstone: a small serving engine | 实践案例与问题解决 | coming | coming |
-# | 9 | Measurement and scoring (TTFT, TPOT, goodput; the rubric) | 评分标准与考核重点 | coming | coming |
+# | 9 | Measurement and scoring: honest benchmarks, TTFT/TPOT/ITL, load tests, bootstrap CI, the rubric | 评分标准与考核重点 | [09 · measurement](09_measurement.ipynb) | [lab09](../labs/lab09/lab09.ipynb) |
 # | 10 | Mock interview (`inferlab interview`) | 面试建议与注意事项 | coming | coming |
 #
 # The grading rubric follows syllabus §9: every check of every lab belongs to one category —
