@@ -1,0 +1,12 @@
+# expect-fail: q01_answered, q01, q02_answered, q02, q03_answered, q03, q04_answered, q04, q05_answered, q05, q06_answered, q06, q07_answered, q07, q08_answered, q08, q09_answered, q09, q10_answered, q10
+"""Every answer written as text with its unit ("8.26e10 bytes") instead of a number."""
+q01 = "8.26e10 bytes"
+q02 = "22.6 us"
+q03 = "18 tiles"
+q04 = "154 blocks"
+q05 = "6 hits"
+q06 = "217 us"
+q07 = "13.7%"
+q08 = "51.75 ms"
+q09 = "3.19 tokens"
+q10 = "107 sequences"
