@@ -255,7 +255,7 @@ for N in (1_000, 100_000):
 # ```
 #
 # * The **scheduler** (CPU) decides who runs each step under a token budget and a block budget;
-#   `can_allocate` / `can_append_slots` ask the block manager before committing; when a running
+#   `can_allocate` / `can_append` ask the block manager before committing; when a running
 #   sequence cannot get a block, the newest running sequence is preempted (its blocks swapped to
 #   CPU or simply freed and recomputed later). Lab07 builds this.
 # * The **block manager** owns the allocator, the block tables and the refcounts. It is pure CPU
@@ -294,71 +294,78 @@ for N in (1_000, 100_000):
 # engine recomputes (the tables themselves live on the CPU and survive).
 
 # %% [markdown]
+# The course engine `inferlab.engine` is this picture in a dozen short files (`scheduler.py`,
+# `block_manager.py`, `kv_cache.py`, `model_runner.py`, `engine.py`; `step()` = schedule → run →
+# post-process). Below it serves three prompts with the course model, first with room to spare,
+# then with KV so tight that it must preempt and recompute; the tokens equal one-by-one greedy
+# generation either way, and the cost of too few blocks shows up as steps and recomputed tokens.
+
+# %%
+from inferlab.engine import Engine
+from inferlab.models import encode, greedy_reference, load
+
+model = load("target")
+prompts = [encode("The KV cache grows with every token"), encode("Paged attention"), encode("A block table maps")]
+expected = [greedy_reference(model, p, 8) for p in prompts]
+print(f"{'blocks':>6} {'steps':>5} {'tokens run':>10} {'preemptions':>11} {'peak blocks':>11}")
+for num_blocks in (24, 7):
+    engine = Engine(model, num_blocks=num_blocks, block_size=4, max_num_seqs=3, max_num_batched_tokens=16)
+    assert engine.generate(prompts, 8) == expected
+    st = engine.stats()
+    print(f"{num_blocks:>6} {st['steps']:>5} {st['tokens_processed']:>10} {st['preemptions']:>11} "
+          f"{st['peak_blocks_used']:>11}")
+
+# %% [markdown]
 # ## 6 · A block-table visualiser · 块表可视化
 #
-# A toy block manager (the behaviour the lab asks for, without the checks and the tensors), drawn
-# as the physical blocks (colour = owners, number = refcount, dots = filled slots) and each
-# sequence's block table. Use the buttons, or read the static replay below.
+# The course engine's block manager (`inferlab.engine.BlockManager`: the bookkeeping the lab asks
+# for, without the argument checks and the tensors), drawn as the physical blocks (colour = owners,
+# number = refcount, dots = filled slots) and each sequence's block table. Use the buttons, or read
+# the static replay below.
 
 # %%
 from IPython.display import HTML, display
 
+from inferlab.engine import BlockManager, Sequence
+
 COLORS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7"]
 
 
-class ToyBlockManager:
-    """Block tables, refcounts, fill levels; fork and copy-on-write; no KV tensors."""
+class BlockTableView:
+    """The course engine's BlockManager (refcounts, fork, copy-on-write) with a log and a drawing; no KV tensors."""
 
     def __init__(self, num_blocks=12, block_size=4):
         self.n, self.bs = num_blocks, block_size
-        self.free_ids = list(range(num_blocks - 1, -1, -1))
-        self.ref = [0] * num_blocks
-        self.tables, self.lens = {}, {}
+        self.blocks = BlockManager(num_blocks, block_size)
+        self.seqs = {}  # name -> engine Sequence (block_table, num_cached_tokens)
         self.log = []
 
-    def _alloc(self):
-        if not self.free_ids:
-            raise RuntimeError("out of blocks")
-        b = self.free_ids.pop()
-        self.ref[b] = 1
-        return b
-
-    def _drop(self, b):
-        self.ref[b] -= 1
-        if self.ref[b] == 0:
-            self.free_ids.append(b)
+    @property
+    def tables(self):
+        return {s: seq.block_table for s, seq in self.seqs.items()}
 
     def add(self, s):
-        self.tables[s], self.lens[s] = [], 0
+        self.seqs[s] = Sequence(s, [], 0)
         self.log.append(f"add {s}")
 
     def append(self, s, t=1):
-        table, n, bs = self.tables[s], self.lens[s], self.bs
-        cow = n % bs != 0 and self.ref[table[-1]] > 1
-        need = -(-(n + t) // bs) - len(table) + cow
-        if need > len(self.free_ids):
-            self.log.append(f"append {t} to {s}: OutOfBlocks (needs {need}, {len(self.free_ids)} free)")
+        seq = self.seqs[s]
+        if not self.blocks.can_append(seq, t):  # check, then act: a refused append changes nothing
+            self.log.append(f"append {t} to {s}: OutOfBlocks (needs {self.blocks.blocks_needed(seq, t)}, "
+                            f"{self.blocks.num_free_blocks} free)")
             return
-        if cow:
-            new = self._alloc()
-            self._drop(table[-1])
-            self.log.append(f"copy-on-write: {s} copies block {table[-1]} -> {new}")
-            table[-1] = new
-        while len(table) * bs < n + t:
-            table.append(self._alloc())
-        self.lens[s] = n + t
+        for src, dst in self.blocks.append(seq, t):  # the KV copies the workers would make
+            self.log.append(f"copy-on-write: {s} copies block {src} -> {dst}")
+        seq.num_cached_tokens += t
         self.log.append(f"append {t} to {s}")
 
     def fork(self, p, c):
-        self.tables[c], self.lens[c] = list(self.tables[p]), self.lens[p]
-        for b in self.tables[c]:
-            self.ref[b] += 1
+        self.seqs[c] = Sequence(c, [], 0)
+        self.blocks.fork(self.seqs[p], self.seqs[c])
         self.log.append(f"fork {p} -> {c}")
 
     def free(self, s):
-        for b in self.tables.pop(s):
-            self._drop(b)
-        del self.lens[s]
+        self.blocks.deallocate(self.seqs.pop(s))
         self.log.append(f"free {s}")
 
     def render(self, title=""):
@@ -368,7 +375,7 @@ class ToyBlockManager:
         for s, table in self.tables.items():
             for i, b in enumerate(table):
                 owners[b].append(s)
-                fill[b] = max(fill[b], min(self.bs, self.lens[s] - i * self.bs))
+                fill[b] = max(fill[b], min(self.bs, self.seqs[s].num_cached_tokens - i * self.bs))
         names = sorted(self.tables, key=str)
         color = {s: COLORS[i % len(COLORS)] for i, s in enumerate(names)}
         cells = []
@@ -384,14 +391,14 @@ class ToyBlockManager:
                 bg = f"linear-gradient(90deg, {stops})"
             dots = "●" * fill[b] + "○" * (self.bs - fill[b]) if own else ""
             cells.append(f"<td style='background:{bg};color:white;text-align:center;padding:4px;"
-                         f"min-width:46px;border:1px solid #999'><b>#{b}</b><br>ref {self.ref[b]}<br>"
+                         f"min-width:46px;border:1px solid #999'><b>#{b}</b><br>ref {self.blocks.ref_counts[b]}<br>"
                          f"<span style='font-size:9px'>{dots}</span></td>")
         tables = "".join(f"<div><span style='color:{color[s]};font-weight:bold'>{s}</span> "
-                         f"(len {self.lens[s]}): {self.tables[s]}</div>" for s in names)
+                         f"(len {self.seqs[s].num_cached_tokens}): {self.tables[s]}</div>" for s in names)
         head = f"<div style='font-weight:bold'>{title}</div>" if title else ""
         return (f"{head}<table style='border-collapse:collapse'><tr>{''.join(cells)}</tr></table>"
                 f"<div style='font-family:monospace;font-size:12px'>{tables}"
-                f"<div>free blocks: {len(self.free_ids)} · last: {self.log[-1] if self.log else '-'}</div></div>")
+                f"<div>free blocks: {self.blocks.num_free_blocks} · last: {self.log[-1] if self.log else '-'}</div></div>")
 
 
 # %% [markdown]
@@ -399,7 +406,7 @@ class ToyBlockManager:
 # continuations forked from it, a copy-on-write, an append that needs more blocks than are free, frees.
 
 # %%
-m = ToyBlockManager(num_blocks=10, block_size=4)
+m = BlockTableView(num_blocks=10, block_size=4)
 script = [
     ("add prompt, append 6 tokens", lambda: (m.add("prompt"), m.append("prompt", 6))),
     ("fork prompt -> s1 and s2: no copy, refcounts 3", lambda: (m.fork("prompt", "s1"), m.fork("prompt", "s2"))),
@@ -422,7 +429,7 @@ display(HTML("<hr>".join(frames)))
 # %%
 import ipywidgets as widgets
 
-vm = ToyBlockManager(num_blocks=12, block_size=4)
+vm = BlockTableView(num_blocks=12, block_size=4)
 vm.add("seq0")
 vm.append("seq0", 5)
 out = widgets.HTML(vm.render("start"))
