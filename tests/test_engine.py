@@ -267,7 +267,8 @@ def test_reference_scheduler_obeys_every_rule_on_random_workloads(workload):
 
 
 def _hand(config, requests, plans, finished=None, strict=False):
-    plans = [PlanRecord(*p) for p in plans]
+    plans = [PlanRecord(*p) if i % 2 else dict(zip(("prefill", "decode", "preempted"), p))  # both plan forms
+             for i, p in enumerate(plans)]
     return find_violation(config, requests, plans, finished, strict)
 
 

@@ -1,7 +1,8 @@
 """Scheduler invariants: replay any scheduler's plans against the lab07 rules and name the first broken one.
 
 Works on token counts alone and on duck-typed plans (`.prefill` dict, `.decode` list,
-`.preempted` list), so it checks the reference, a learner's scheduler or one behind a proxy.
+`.preempted` list, or a dict with those keys), so it checks the reference, a learner's
+scheduler, one behind a proxy, or plans recorded as plain data.
 The rules (SPEC lab07), replayed step by step from the plans:
 - ids: every id in a plan was added before the step; an id appears in at most one of
   prefill / decode / preempted; prefill counts are ints >= 1;
@@ -39,7 +40,9 @@ class PlanRecord:
 
     @classmethod
     def of(cls, plan) -> "PlanRecord":
-        """Copy a duck-typed plan."""
+        """Copy a duck-typed plan (attributes, or a dict with the keys "prefill", "decode", "preempted")."""
+        if isinstance(plan, dict):
+            return cls(dict(plan["prefill"]), list(plan["decode"]), list(plan["preempted"]))
         return cls(dict(plan.prefill), list(plan.decode), list(plan.preempted))
 
 
