@@ -7,12 +7,13 @@ variation distance with a bound that a correct sampler exceeds with probability
 """
 from __future__ import annotations
 
-import math
-import re
 
 import torch
 
-from inferlab.grading import CheckFailure, Checks, assert_close, assert_equal, exception_names, require
+from inferlab import models
+from inferlab.grading import CheckFailure, Checks, answers, assert_close, assert_equal, inputs, require
+from inferlab.grading import probes
+from inferlab.grading.asserts import distribution, integer, number, raises
 
 checks = Checks("lab01")
 
@@ -24,56 +25,11 @@ H100 = dict(peak_flops=989e12, peak_bandwidth=3.35e12)  # dense bf16 FLOP/s, HBM
 # ----------------------------------------------------------------------------- helpers
 
 
-def _raises(fn, *args, exc=("ValueError",), names=(), what="", **kwargs):
-    """Call fn; require one of the exception classes `exc` with a message naming one of `names`."""
-    label = what or getattr(fn, "__name__", "the call")
-    try:
-        fn(*args, **kwargs)
-    except CheckFailure:
-        raise
-    except BaseException as e:  # noqa: BLE001 - the submission may raise anything
-        mro = exception_names(e)
-        if not any(x in mro for x in exc):
-            msg = getattr(e, "message", str(e))
-            raise CheckFailure(f"{label}: expected {' or '.join(exc)}, got {mro[0]}: {msg}") from None
-        text = getattr(e, "message", None) or str(e)
-        if names and not any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", text) for n in names):
-            raise CheckFailure(f"{label}: the {mro[0]} message should name the argument "
-                               f"({' or '.join(repr(n) for n in names)}); it says {text!r}") from None
-        return
-    raise CheckFailure(f"{label}: expected {' or '.join(exc)}, but nothing was raised")
-
-
-def _seed(rng) -> int:
-    return int(torch.randint(0, 2**62, (1,), generator=rng))
-
-
-def _ref_mask(n_q, n_k):
-    i = torch.arange(n_q)[:, None]
-    j = torch.arange(n_k)[None, :]
-    return j <= i + (n_k - n_q)
-
-
-def _ref_attention(q, k, v, mask=None, sm_scale=None):
-    """float64 attention; fully masked rows give zeros."""
-    q, k, v = (t.detach().to(torch.float64) for t in (q, k, v))
-    scale = q.shape[-1] ** -0.5 if sm_scale is None else sm_scale
-    s = q @ k.transpose(-1, -2) * scale  # (B, H, Nq, Nk)
-    if mask is not None:
-        s = s.masked_fill(~mask, NEG_INF)
-    m = s.amax(-1, keepdim=True)
-    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-    p = torch.exp(s - m)
-    l = p.sum(-1, keepdim=True)
-    p = p / torch.where(l > 0, l, torch.ones_like(l))
-    return p @ v  # (B, H, Nq, D)
-
-
 def _check_attention(sub, q, k, v, mask=None, sm_scale=None, context="", **tol):
     """Call the submission's attention and compare with the float64 reference at q's dtype."""
     kwargs = {} if sm_scale is None else {"sm_scale": sm_scale}
     out = sub.attention(q, k, v, mask=mask, **kwargs)
-    expected = _ref_attention(q, k, v, mask, sm_scale)
+    expected, _ = answers.attention(q, k, v, mask, sm_scale=sm_scale)
     if isinstance(out, torch.Tensor) and out.dtype != q.dtype:
         raise CheckFailure(f"attention ({context}): output dtype {out.dtype}, expected q's dtype {q.dtype}")
     if isinstance(out, torch.Tensor) and out.is_floating_point() and not torch.isfinite(out).all():
@@ -81,13 +37,6 @@ def _check_attention(sub, q, k, v, mask=None, sm_scale=None, context="", **tol):
         raise CheckFailure(f"attention ({context}): non-finite output at index {bad} (got {out[bad].item()}); "
                            "subtract each row's max before exp, and give fully masked rows zeros, not NaN")
     assert_close(out, expected, dtype=q.dtype, name="attention", context=context, **tol)
-
-
-def _qkv(rng, B, H, Nq, Nk, D, dtype):
-    q = torch.randn(B, H, Nq, D, generator=rng).to(dtype)
-    k = torch.randn(B, H, Nk, D, generator=rng).to(dtype)
-    v = torch.randn(B, H, Nk, D, generator=rng).to(dtype)
-    return q, k, v
 
 
 def _check_filtered(out, logits, keep, context):
@@ -124,35 +73,9 @@ def _top_p_keep(logits64, p):
     return keep & torch.isfinite(logits64), margin
 
 
-def _tv_bound(support: int, n: int, delta: float = 1e-9) -> float:
-    """TV(empirical, true) exceeds this with probability < delta (E[TV] <= sqrt(V/N)/2, McDiarmid)."""
-    return 0.5 * math.sqrt(support / n) + math.sqrt(math.log(1 / delta) / (2 * n))
-
-
 def _check_distribution(tokens, probs, n, context):
-    """tokens (n,) drawn from probs (V,) float64: no token outside the support; TV within the bound."""
-    if not isinstance(tokens, torch.Tensor) or tuple(tokens.shape) != (n,):
-        shape = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
-        raise CheckFailure(f"sample_next ({context}): expected a LongTensor of shape ({n},), got {shape}")
-    if tokens.dtype != torch.int64:
-        raise CheckFailure(f"sample_next ({context}): dtype {tokens.dtype}, expected torch.int64")
-    V = probs.numel()
-    if int(tokens.min()) < 0 or int(tokens.max()) >= V:
-        raise CheckFailure(f"sample_next ({context}): token ids outside [0, {V})")
-    counts = torch.bincount(tokens, minlength=V).to(torch.float64)
-    outside = (probs == 0) & (counts > 0)
-    if outside.any():
-        t = int(outside.nonzero()[0])
-        raise CheckFailure(f"sample_next ({context}): drew token {t} {int(counts[t])} times in {n} draws, "
-                           "but the filters remove it (probability 0)")
-    emp = counts / n
-    tv = 0.5 * float((emp - probs).abs().sum())
-    bound = _tv_bound(int((probs > 0).sum()), n)
-    if tv > bound:
-        worst = int((emp - probs).abs().argmax())
-        raise CheckFailure(f"sample_next ({context}): the {n} draws do not follow softmax(filter(logits / T)): "
-                           f"total variation {tv:.4f} > bound {bound:.4f}; token {worst} drawn with frequency "
-                           f"{emp[worst]:.4f}, expected probability {probs[worst]:.4f}")
+    """tokens (n,) drawn from probs (V,) float64 (a seeded total-variation test, see asserts.distribution)."""
+    distribution(tokens, probs, n, f"sample_next ({context})", law="softmax(filter(logits / T))")
 
 
 def _spread_logits(rng, V):
@@ -162,33 +85,8 @@ def _spread_logits(rng, V):
     return (base + 0.05 * torch.rand(V, generator=rng, dtype=torch.float64)).to(torch.float32)
 
 
-# The course model in the grader's process: the answer key for generate.
-_MODEL = None
-
-
-def _ref_model():
-    global _MODEL
-    if _MODEL is None:
-        from inferlab import models
-
-        _MODEL = models.load("target")
-    return _MODEL
-
-
-def _greedy(prompt, n):
-    """The answer key, on one thread: the grader and the submission's process take turns on few cores."""
-    from inferlab.models import greedy_reference
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return greedy_reference(_ref_model(), prompt, n)
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _prompt(rng, length):
-    return torch.randint(0, _ref_model().config.vocab_size, (length,), generator=rng).tolist()
+    return torch.randint(0, answers.course_model().config.vocab_size, (length,), generator=rng).tolist()
 
 
 def _as_tokens(out, n, what):
@@ -208,9 +106,9 @@ def _check_greedy(sub, model, prompt, n, use_cache, label):
     what = f"generate({label}, max_new_tokens={n}, use_cache={use_cache})"
     model.tokens_processed = 0
     # Counted twice: by the model itself and by a wrapper on layer 0 that the submission cannot reach.
-    run = sub.probe("inferlab.grading.probes:counted_call", "generate", model, prompt, n, use_cache=use_cache)
+    run = sub.probe(probes.counted_call, "generate", model, prompt, n, use_cache=use_cache)
     out = _as_tokens(run["result"], n, what)
-    assert_equal(out, _greedy(prompt, n), name=what,
+    assert_equal(out, answers.greedy_tokens(prompt, n), name=what,
                  context="vs greedy_reference (full recomputation, argmax)")
     require(not run["tampered"], f"{what}: the model's code was modified during the call; positions cannot be counted")
     require(run["tokens"] == run["own_tokens"],
@@ -226,7 +124,7 @@ def _check_greedy(sub, model, prompt, n, use_cache, label):
 def causal_mask_square(sub, rng):
     """causal_mask(n, n) is lower triangular (bool), n in 1, 4, 17."""
     for n in (1, 4, 17):
-        assert_equal(sub.causal_mask(n, n), _ref_mask(n, n), name=f"causal_mask({n}, {n})")
+        assert_equal(sub.causal_mask(n, n), answers.causal_mask(n, n), name=f"causal_mask({n}, {n})")
 
 
 @checks.check(group="task1", points=2, category="knowledge")
@@ -236,7 +134,7 @@ def causal_mask_rectangular(sub, rng):
     n_k = int(torch.randint(2, 200, (1,), generator=rng))
     sizes.append((int(torch.randint(1, n_k, (1,), generator=rng)), n_k))
     for n_q, n_k in sizes:
-        assert_equal(sub.causal_mask(n_q, n_k), _ref_mask(n_q, n_k), name=f"causal_mask({n_q}, {n_k})",
+        assert_equal(sub.causal_mask(n_q, n_k), answers.causal_mask(n_q, n_k), name=f"causal_mask({n_q}, {n_k})",
                      context="query i may see key j iff j <= i + (n_k - n_q)")
 
 
@@ -245,10 +143,10 @@ def causal_mask_rejects_bad_sizes(sub, rng):
     """causal_mask raises ValueError naming n_q / n_k for n_q > n_k or sizes < 1."""
     out = sub.causal_mask(2, 3)  # a valid call first
     require(isinstance(out, torch.Tensor) and tuple(out.shape) == (2, 3), f"causal_mask(2, 3) gave {out!r}")
-    _raises(sub.causal_mask, 5, 3, names=("n_q", "n_k"), what="causal_mask(5, 3)")
-    _raises(sub.causal_mask, 0, 3, names=("n_q",), what="causal_mask(0, 3)")
-    _raises(sub.causal_mask, 1, 0, names=("n_k", "n_q"), what="causal_mask(1, 0)")
-    _raises(sub.causal_mask, -2, -1, names=("n_q", "n_k"), what="causal_mask(-2, -1)")
+    raises("ValueError", sub.causal_mask, 5, 3, names=("n_q", "n_k"), what="causal_mask(5, 3)")
+    raises("ValueError", sub.causal_mask, 0, 3, names=("n_q",), what="causal_mask(0, 3)")
+    raises("ValueError", sub.causal_mask, 1, 0, names=("n_k", "n_q"), what="causal_mask(1, 0)")
+    raises("ValueError", sub.causal_mask, -2, -1, names=("n_q", "n_k"), what="causal_mask(-2, -1)")
 
 
 # ----------------------------------------------------------------------------- task 2 · attention
@@ -257,11 +155,11 @@ def causal_mask_rejects_bad_sizes(sub, rng):
 @checks.check(group="task2", points=1, category="knowledge", visible=True)
 def attention_matches_reference_small(sub, rng):
     """attention equals float64 softmax(q kᵀ · scale) v on small fp32 inputs, causal and with sm_scale."""
-    q, k, v = _qkv(rng, 1, 2, 5, 5, 8, torch.float32)
+    q, k, v = inputs.qkv(rng, 1, 2, 5, 5, 8, torch.float32)
     _check_attention(sub, q, k, v, context="B=1 H=2 N=5 D=8 fp32, no mask")
-    _check_attention(sub, q, k, v, mask=_ref_mask(5, 5), context="causal 5x5 mask")
-    q, k, v = _qkv(rng, 2, 1, 3, 7, 4, torch.float32)
-    _check_attention(sub, q, k, v, mask=_ref_mask(3, 7), sm_scale=0.3, context="Nq=3 Nk=7, sm_scale=0.3")
+    _check_attention(sub, q, k, v, mask=answers.causal_mask(5, 5), context="causal 5x5 mask")
+    q, k, v = inputs.qkv(rng, 2, 1, 3, 7, 4, torch.float32)
+    _check_attention(sub, q, k, v, mask=answers.causal_mask(3, 7), sm_scale=0.3, context="Nq=3 Nk=7, sm_scale=0.3")
 
 
 @checks.check(group="task2", points=3, category="knowledge")
@@ -279,8 +177,8 @@ def attention_matches_float64_across_dtypes(sub, rng):
         for B, H, Nq, Nk, D, causal, scale in cases:
             if dtype != torch.float32 and scale is not None and scale * D ** 0.5 > 2:
                 continue
-            q, k, v = _qkv(rng, B, H, Nq, Nk, D, dtype)
-            mask = _ref_mask(Nq, Nk) if causal else None
+            q, k, v = inputs.qkv(rng, B, H, Nq, Nk, D, dtype)
+            mask = answers.causal_mask(Nq, Nk) if causal else None
             _check_attention(sub, q, k, v, mask=mask, sm_scale=scale,
                              context=f"{str(dtype)[6:]} B={B} H={H} Nq={Nq} Nk={Nk} D={D} causal={causal} "
                                      f"sm_scale={scale}")
@@ -290,7 +188,7 @@ def attention_matches_float64_across_dtypes(sub, rng):
 def attention_broadcasts_masks(sub, rng):
     """Bool masks of shapes (Nk,), (Nq, Nk), (B, 1, 1, Nk), (1, H, Nq, Nk), (B, H, Nq, Nk) broadcast."""
     B, H, Nq, Nk, D = 2, 3, 17, 33, 16
-    q, k, v = _qkv(rng, B, H, Nq, Nk, D, torch.float32)
+    q, k, v = inputs.qkv(rng, B, H, Nq, Nk, D, torch.float32)
     for shape in ((Nk,), (Nq, Nk), (B, 1, 1, Nk), (1, H, Nq, Nk), (B, 1, Nq, 1), (B, H, Nq, Nk)):
         mask = torch.rand(shape, generator=rng) < 0.6
         always = int(torch.randint(0, shape[-1], (1,), generator=rng))
@@ -309,7 +207,7 @@ def attention_stable_at_logits_1e4(sub, rng):
     q[..., 0] = 200.0 * sign  # logits = 0.25 * (±200 * 200 + small) = ±1e4 + O(1)
     k[..., 0] = 200.0
     _check_attention(sub, q, k, v, context="logits ±1e4, fp32, no mask")
-    _check_attention(sub, q, k, v, mask=_ref_mask(Nq, Nk), context="logits ±1e4, fp32, causal mask")
+    _check_attention(sub, q, k, v, mask=answers.causal_mask(Nq, Nk), context="logits ±1e4, fp32, causal mask")
 
 
 @checks.check(group="task2", points=1, category="knowledge")
@@ -317,28 +215,28 @@ def attention_fully_masked_rows_give_zeros(sub, rng):
     """A query row whose keys are all masked returns zeros (no NaN); other rows are unchanged."""
     for dtype in (torch.float32, torch.bfloat16):
         B, H, Nq, Nk, D = 2, 2, 17, 9, 8
-        q, k, v = _qkv(rng, B, H, Nq, Nk, D, dtype)
+        q, k, v = inputs.qkv(rng, B, H, Nq, Nk, D, dtype)
         mask = torch.rand(B, 1, Nq, Nk, generator=rng) < 0.7
         mask[..., 0] = True
         rows = torch.randperm(Nq, generator=rng)[:5]
         mask[0, :, rows, :] = False  # five fully masked query rows in batch 0
         mask[1, :, -1, :] = False  # and the last row of batch 1
         _check_attention(sub, q, k, v, mask=mask, context=f"{str(dtype)[6:]}, some rows fully masked")
-    q, k, v = _qkv(rng, 1, 1, 1, 4, 8, torch.float32)
+    q, k, v = inputs.qkv(rng, 1, 1, 1, 4, 8, torch.float32)
     _check_attention(sub, q, k, v, mask=torch.zeros(4, dtype=torch.bool), context="every key masked")
 
 
 @checks.check(group="task2", points=1, category="knowledge")
 def attention_rejects_bad_input(sub, rng):
     """attention raises ValueError/TypeError naming q, k, v or mask for mismatched shapes and bad masks."""
-    q, k, v = _qkv(rng, 1, 2, 5, 6, 8, torch.float32)
+    q, k, v = inputs.qkv(rng, 1, 2, 5, 6, 8, torch.float32)
     _check_attention(sub, q, k, v, context="a valid call")
-    _raises(sub.attention, q[0], k, v, names=("q",), what="attention(q of shape (2, 5, 8), ...)")
-    _raises(sub.attention, q, k, v[:, :, :5], names=("k", "v"), what="attention(k with Nk=6, v with Nk=5)")
-    _raises(sub.attention, q[..., :4], k, v, names=("q", "k"), what="attention(q with D=4, k with D=8)")
-    _raises(sub.attention, q, k, v, mask=torch.ones(3, 4, dtype=torch.bool), names=("mask",),
+    raises("ValueError", sub.attention, q[0], k, v, names=("q",), what="attention(q of shape (2, 5, 8), ...)")
+    raises("ValueError", sub.attention, q, k, v[:, :, :5], names=("k", "v"), what="attention(k with Nk=6, v with Nk=5)")
+    raises("ValueError", sub.attention, q[..., :4], k, v, names=("q", "k"), what="attention(q with D=4, k with D=8)")
+    raises("ValueError", sub.attention, q, k, v, mask=torch.ones(3, 4, dtype=torch.bool), names=("mask",),
             what="attention(mask of shape (3, 4) for (1, 2, 5, 6))")
-    _raises(sub.attention, q, k, v, mask=torch.ones(5, 6), exc=("ValueError", "TypeError"), names=("mask",),
+    raises(("ValueError", "TypeError"), sub.attention, q, k, v, mask=torch.ones(5, 6), names=("mask",),
             what="attention(mask of dtype float32)")
 
 
@@ -458,11 +356,11 @@ def filter_rejects_bad_args(sub, rng):
     x = torch.randn(2, 9, generator=rng)
     rank = x.argsort(-1, descending=True).argsort(-1)
     _check_filtered(sub.top_k_top_p_filter(x, top_k=3), x, rank < 3, "a valid call, top_k=3")
-    _raises(sub.top_k_top_p_filter, x, top_p=1.5, names=("top_p",), what="top_k_top_p_filter(top_p=1.5)")
-    _raises(sub.top_k_top_p_filter, x, top_p=-0.2, names=("top_p",), what="top_k_top_p_filter(top_p=-0.2)")
-    _raises(sub.top_k_top_p_filter, x, top_k=2.5, exc=("TypeError", "ValueError"), names=("top_k",),
+    raises("ValueError", sub.top_k_top_p_filter, x, top_p=1.5, names=("top_p",), what="top_k_top_p_filter(top_p=1.5)")
+    raises("ValueError", sub.top_k_top_p_filter, x, top_p=-0.2, names=("top_p",), what="top_k_top_p_filter(top_p=-0.2)")
+    raises(("TypeError", "ValueError"), sub.top_k_top_p_filter, x, top_k=2.5, names=("top_k",),
             what="top_k_top_p_filter(top_k=2.5)")
-    _raises(sub.top_k_top_p_filter, [1.0, 2.0], top_k=1, exc=("TypeError", "ValueError"), names=("logits",),
+    raises(("TypeError", "ValueError"), sub.top_k_top_p_filter, [1.0, 2.0], top_k=1, names=("logits",),
             what="top_k_top_p_filter(a list)")
 
 
@@ -503,7 +401,7 @@ def sample_follows_temperature_softmax(sub, rng):
     n, V = 20000, 17
     logits = _spread_logits(rng, V)
     for T in (0.5, 1.0, 2.5):
-        g = torch.Generator().manual_seed(_seed(rng))
+        g = torch.Generator().manual_seed(inputs.seed(rng))
         tokens = sub.sample_next(logits.expand(n, V).contiguous(), temperature=T, generator=g)
         _check_distribution(tokens, torch.softmax(logits.double() / T, -1), n, f"temperature={T}, {n} rows")
 
@@ -513,7 +411,7 @@ def sample_follows_filtered_softmax(sub, rng):
     """Draws with top_k or top_p follow the renormalised softmax of the kept tokens, never a removed one."""
     n, V = 20000, 17
     logits = _spread_logits(rng, V)
-    g = torch.Generator().manual_seed(_seed(rng))
+    g = torch.Generator().manual_seed(inputs.seed(rng))
     tokens = sub.sample_next(logits.expand(n, V).contiguous(), temperature=1.0, top_k=4, generator=g)
     kth = logits.topk(4).values[-1]
     probs = torch.softmax(logits.double().masked_fill(logits < kth, NEG_INF), -1)
@@ -523,7 +421,7 @@ def sample_follows_filtered_softmax(sub, rng):
     p = torch.cat([head, torch.full((V - 4,), 0.15 / (V - 4), dtype=torch.float64)])
     perm = torch.randperm(V, generator=rng)
     x = p.log()[perm].float()
-    g = torch.Generator().manual_seed(_seed(rng))
+    g = torch.Generator().manual_seed(inputs.seed(rng))
     tokens = sub.sample_next(x.expand(n, V).contiguous(), temperature=1.0, top_p=0.7, generator=g)
     keep = torch.zeros(V, dtype=torch.bool)
     keep[perm.argsort()[:3]] = True
@@ -536,7 +434,7 @@ def sample_reproducible_with_generator(sub, rng):
     """The same generator seed gives the same tokens; another seed gives other tokens."""
     n, V = 64, 17
     logits = torch.randn(n, V, generator=rng)
-    seed = _seed(rng)
+    seed = inputs.seed(rng)
     a = sub.sample_next(logits, temperature=3.0, generator=torch.Generator().manual_seed(seed))
     b = sub.sample_next(logits, temperature=3.0, generator=torch.Generator().manual_seed(seed))
     c = sub.sample_next(logits, temperature=3.0, generator=torch.Generator().manual_seed(seed + 1))
@@ -552,8 +450,8 @@ def sample_rejects_bad_temperature(sub, rng):
     """sample_next raises ValueError naming temperature for a negative temperature."""
     logits = torch.randn(3, 17, generator=rng)
     assert_equal(sub.sample_next(logits, temperature=0.0), logits.argmax(-1), name="sample_next (a valid call)")
-    _raises(sub.sample_next, logits, temperature=-0.5, names=("temperature",), what="sample_next(temperature=-0.5)")
-    _raises(sub.sample_next, logits, temperature=-1, names=("temperature",), what="sample_next(temperature=-1)")
+    raises("ValueError", sub.sample_next, logits, temperature=-0.5, names=("temperature",), what="sample_next(temperature=-0.5)")
+    raises("ValueError", sub.sample_next, logits, temperature=-1, names=("temperature",), what="sample_next(temperature=-1)")
 
 
 # ----------------------------------------------------------------------------- task 5 · generate
@@ -564,14 +462,14 @@ def generate_greedy_small(sub, rng):
     """Greedy generate with the KV cache equals the model's greedy reference on one prompt."""
     from inferlab.models import encode
 
-    model = sub.make("inferlab.models:load", "target")
+    model = sub.make(models.load, "target")
     _check_greedy(sub, model, encode("A decode step"), 12, True, "encode('A decode step')")
 
 
 @checks.check(group="task5", points=3, category="practice")
 def generate_greedy_matches_reference(sub, rng):
     """Greedy tokens equal greedy_reference with and without the cache, random prompts of 2..33 tokens."""
-    model = sub.make("inferlab.models:load", "target")
+    model = sub.make(models.load, "target")
     for P, n in ((2, 9), (17, 8), (29, 4)):
         prompt = _prompt(rng, P)
         for use_cache in (True, False):
@@ -579,26 +477,26 @@ def generate_greedy_matches_reference(sub, rng):
     prompt = _prompt(rng, 6)
     what = "generate(prompt as a 1-D LongTensor)"
     out = _generate(sub, model, torch.tensor(prompt), 6, what)
-    assert_equal(out, _greedy(prompt, 6), name=what)
+    assert_equal(out, answers.greedy_tokens(prompt, 6), name=what)
 
 
 @checks.check(group="task5", points=1, category="practice")
 def generate_prompt_of_length_one(sub, rng):
     """A one-token prompt works with and without the cache (prefill of 1, then decode)."""
-    model = sub.make("inferlab.models:load", "target")
+    model = sub.make(models.load, "target")
     for _ in range(3):
         prompt = _prompt(rng, 1)
         for use_cache in (True, False):
             _check_greedy(sub, model, prompt, 7, use_cache, f"prompt {prompt}")
     prompt = _prompt(rng, 1)
-    assert_equal(_generate(sub, model, prompt, 1, "generate(one token, max_new_tokens=1)"), _greedy(prompt, 1),
+    assert_equal(_generate(sub, model, prompt, 1, "generate(one token, max_new_tokens=1)"), answers.greedy_tokens(prompt, 1),
                  name=f"generate({prompt}, max_new_tokens=1)")
 
 
 @checks.check(group="task5", points=2, category="practice")
 def generate_sampling_uses_seed_and_filters(sub, rng):
     """seed makes sampling reproducible; different seeds differ; top_k=1 or a tiny top_p is greedy."""
-    model = sub.make("inferlab.models:load", "target")
+    model = sub.make(models.load, "target")
     prompt, n = _prompt(rng, 5), 10
     seed = int(torch.randint(0, 2**31, (1,), generator=rng))
     a = _generate(sub, model, prompt, n, "generate(temperature=50, seed=s)", temperature=50.0, seed=seed)
@@ -618,8 +516,8 @@ def generate_sampling_uses_seed_and_filters(sub, rng):
 @checks.check(group="task5", points=1, category="practice")
 def generate_rejects_bad_input(sub, rng):
     """generate raises ValueError naming prompt_ids / max_new_tokens before running the model."""
-    model = sub.make("inferlab.models:load", "target")
-    cfg = _ref_model().config
+    model = sub.make(models.load, "target")
+    cfg = answers.course_model().config
     prompt = _prompt(rng, 3)
     _generate(sub, model, prompt, 2, "generate (a valid call)")
     bad = [(([], 3), ("prompt_ids",), "generate(prompt_ids=[])"),
@@ -629,7 +527,7 @@ def generate_rejects_bad_input(sub, rng):
             f"generate(3-token prompt, max_new_tokens={cfg.max_seq_len} > max_seq_len - 3)")]
     for (p, n), names, what in bad:
         model.tokens_processed = 0
-        _raises(sub.generate, model, p, n, names=names, what=what)
+        raises("ValueError", sub.generate, model, p, n, names=names, what=what)
         require(model.tokens_processed == 0,
                 f"{what}: the model processed {model.tokens_processed} positions before the error; validate first")
 
@@ -642,7 +540,7 @@ def generate_cache_counts_small(sub, rng):
     """With the cache, n new tokens after a P-token prompt process P + n - 1 positions (tokens_processed)."""
     from inferlab.models import encode
 
-    model = sub.make("inferlab.models:load", "target")
+    model = sub.make(models.load, "target")
     prompt, n = encode("A decode step"), 6
     count = _check_greedy(sub, model, prompt, n, True, "encode('A decode step')")
     P = len(prompt)
@@ -654,7 +552,7 @@ def generate_cache_counts_small(sub, rng):
 @checks.check(group="task5_perf", points=3, category="systems", kind="performance")
 def generate_processes_each_token_once(sub, rng):
     """tokens_processed = P + n - 1 with the cache; without it at least n*P + n(n-1)/2 (full recompute)."""
-    model = sub.make("inferlab.models:load", "target")
+    model = sub.make(models.load, "target")
     P_big = int(torch.randint(9, 40, (1,), generator=rng))
     for P, n in ((1, 1), (1, 6), (17, 1), (P_big, 9), (5, 17)):
         prompt = _prompt(rng, P)
@@ -673,19 +571,12 @@ def generate_processes_each_token_once(sub, rng):
 # ----------------------------------------------------------------------------- task 6 · formulas
 
 
-def _int_result(value, expected, what):
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise CheckFailure(f"{what}: expected an int, got {type(value).__name__} {value!r}")
-    if value != expected:
-        raise CheckFailure(f"{what}: got {value:,}, expected {expected:,}")
-
-
 @checks.check(group="task6", points=1, category="systems", visible=True)
 def kv_cache_bytes_llama2_7b(sub, rng):
     """Llama-2-7B (32 layers, 32 KV heads, head_dim 128) fp16: 512 KiB per token, 2 GiB at 4096 tokens."""
-    _int_result(sub.kv_cache_bytes(32, 32, 128, 1), 524_288, "kv_cache_bytes(32, 32, 128, seq_len=1)")
-    _int_result(sub.kv_cache_bytes(32, 32, 128, 4096), 2 * 2**30, "kv_cache_bytes(32, 32, 128, 4096)")
-    _int_result(sub.kv_cache_bytes(32, 32, 128, 2048, batch_size=8, dtype_bytes=2), 8 * 2**30,
+    integer(sub.kv_cache_bytes(32, 32, 128, 1), 524_288, "kv_cache_bytes(32, 32, 128, seq_len=1)")
+    integer(sub.kv_cache_bytes(32, 32, 128, 4096), 2 * 2**30, "kv_cache_bytes(32, 32, 128, 4096)")
+    integer(sub.kv_cache_bytes(32, 32, 128, 2048, batch_size=8, dtype_bytes=2), 8 * 2**30,
                 "kv_cache_bytes(32, 32, 128, 2048, batch_size=8)")
 
 
@@ -701,7 +592,7 @@ def kv_cache_bytes_gqa_and_random(sub, rng):
         cases.append(((L, Hkv, D, N), {"batch_size": B, "dtype_bytes": b}, 2 * L * Hkv * D * N * B * b))
     for args, kwargs, expected in cases:
         what = "kv_cache_bytes(" + ", ".join([str(a) for a in args] + [f"{k}={v}" for k, v in kwargs.items()]) + ")"
-        _int_result(sub.kv_cache_bytes(*args, **kwargs), expected, what)
+        integer(sub.kv_cache_bytes(*args, **kwargs), expected, what)
 
 
 @checks.check(group="task6", points=1, category="systems")
@@ -718,16 +609,8 @@ def matmul_cost_hand_cases(sub, rng):
         out = sub.matmul_cost(m, n, k, dtype_bytes=b)
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise CheckFailure(f"{what}: expected a tuple (flops, bytes), got {out!r}")
-        _int_result(out[0], expected[0], what + " flops")
-        _int_result(out[1], expected[1], what + " bytes (read A and B, write C)")
-
-
-def _close_time(value, expected, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CheckFailure(f"{what}: expected a float (seconds), got {type(value).__name__}")
-    if not math.isclose(value, expected, rel_tol=1e-9, abs_tol=0.0):
-        raise CheckFailure(f"{what}: got {value:.6g} s, expected {expected:.6g} s "
-                           f"(relative error {abs(value - expected) / expected:.2g}, tolerance 1e-9)")
+        integer(out[0], expected[0], what + " flops")
+        integer(out[1], expected[1], what + " bytes (read A and B, write C)")
 
 
 @checks.check(group="task6", points=1, category="systems")
@@ -741,8 +624,8 @@ def roofline_time_hand_cases(sub, rng):
                 for _ in range(2))
         cases.append((f, b, 989e12, 3.0e12))
     for f, b, pf, pb in cases:
-        _close_time(sub.roofline_time(f, b, pf, pb), max(f / pf, b / pb),
-                    f"roofline_time(flops={f:.6g}, bytes={b:.6g}, peak_flops={pf:g}, peak_bandwidth={pb:g})")
+        number(sub.roofline_time(f, b, pf, pb), max(f / pf, b / pb),
+               f"roofline_time(flops={f:.6g}, bytes={b:.6g}, peak_flops={pf:g}, peak_bandwidth={pb:g})", unit="s")
 
 
 @checks.check(group="task6", points=1, category="systems")
@@ -770,12 +653,12 @@ def formulas_reject_bad_input(sub, rng):
     """kv_cache_bytes, matmul_cost, roofline_time, is_memory_bound raise ValueError naming a bad argument."""
     out = sub.kv_cache_bytes(2, 2, 4, 8)  # a valid call first
     require(isinstance(out, int), f"kv_cache_bytes(2, 2, 4, 8): expected an int, got {out!r}")
-    _raises(sub.kv_cache_bytes, 0, 32, 128, 4096, names=("num_layers",), what="kv_cache_bytes(num_layers=0, ...)")
-    _raises(sub.kv_cache_bytes, 32, 32, 128, -1, names=("seq_len",), what="kv_cache_bytes(seq_len=-1)")
-    _raises(sub.kv_cache_bytes, 32, 32, 128, 16, batch_size=0, names=("batch_size",),
+    raises("ValueError", sub.kv_cache_bytes, 0, 32, 128, 4096, names=("num_layers",), what="kv_cache_bytes(num_layers=0, ...)")
+    raises("ValueError", sub.kv_cache_bytes, 32, 32, 128, -1, names=("seq_len",), what="kv_cache_bytes(seq_len=-1)")
+    raises("ValueError", sub.kv_cache_bytes, 32, 32, 128, 16, batch_size=0, names=("batch_size",),
             what="kv_cache_bytes(batch_size=0)")
-    _raises(sub.matmul_cost, 0, 4, 4, names=("m",), what="matmul_cost(0, 4, 4)")
-    _raises(sub.matmul_cost, 4, 4, -4, names=("k",), what="matmul_cost(4, 4, -4)")
-    _raises(sub.roofline_time, 1e9, 1e6, 0, 3e12, names=("peak_flops",), what="roofline_time(peak_flops=0)")
-    _raises(sub.is_memory_bound, 1e9, 1e6, 989e12, -1.0, names=("peak_bandwidth",),
+    raises("ValueError", sub.matmul_cost, 0, 4, 4, names=("m",), what="matmul_cost(0, 4, 4)")
+    raises("ValueError", sub.matmul_cost, 4, 4, -4, names=("k",), what="matmul_cost(4, 4, -4)")
+    raises("ValueError", sub.roofline_time, 1e9, 1e6, 0, 3e12, names=("peak_flops",), what="roofline_time(peak_flops=0)")
+    raises("ValueError", sub.is_memory_bound, 1e9, 1e6, 989e12, -1.0, names=("peak_bandwidth",),
             what="is_memory_bound(peak_bandwidth=-1)")

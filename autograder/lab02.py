@@ -8,12 +8,11 @@ verdict instead of reading whatever memory lies next to them.
 from __future__ import annotations
 
 import math
-import re
 
 import torch
 
-from inferlab.grading import (TOLERANCES, CheckFailure, Checks, assert_close, exception_names, expect_raises,
-                               require)
+from inferlab.grading import TOLERANCES, CheckFailure, Checks, answers, assert_close, inputs, require
+from inferlab.grading.asserts import dtype_name, finite, raises
 
 checks = Checks("lab02")
 
@@ -21,49 +20,9 @@ HALF = (torch.float32, torch.float16, torch.bfloat16)
 NEG_INF = -math.inf
 
 
-# ----------------------------------------------------------------------------- references (float64)
-
-
-def _stats64(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(m, l) of the last dim in float64; an all -inf row gives (-inf, 0)."""
-    x = x.double()
-    m = x.amax(-1)
-    m_safe = torch.where(m == NEG_INF, torch.zeros_like(m), m)
-    return m, torch.exp(x - m_safe[..., None]).sum(-1)
-
-
-def _softmax64(x: torch.Tensor) -> torch.Tensor:
-    m, l = _stats64(x)
-    m_safe = torch.where(m == NEG_INF, torch.zeros_like(m), m)
-    l_safe = torch.where(l == 0, torch.ones_like(l), l)
-    return torch.exp(x.double() - m_safe[..., None]) / l_safe[..., None]
-
-
-def _attention64(q, k, v, causal=False, sm_scale=None, key_mask=None):
-    """float64 (o, lse); key_mask (Nk,) bool keeps a subset of keys; a row with no key gives (0, -inf)."""
-    q, k, v = q.double(), k.double(), v.double()
-    scale = q.shape[-1] ** -0.5 if sm_scale is None else sm_scale
-    s = q @ k.transpose(-1, -2) * scale  # (B, H, Nq, Nk)
-    keep = torch.ones(s.shape[-2:], dtype=torch.bool)
-    if causal:
-        keep = keep.tril(s.shape[-1] - s.shape[-2])
-    if key_mask is not None:
-        keep = keep & key_mask[None, :]
-    s = s.masked_fill(~keep, NEG_INF)
-    return _softmax64(s) @ v, torch.logsumexp(s, dim=-1)
-
-
-def _randn(rng, *shape, dtype=torch.float32, scale=1.0):
-    return (torch.randn(*shape, generator=rng, dtype=torch.float64) * scale).to(dtype)
-
-
-def _randint(rng, lo, hi):
-    """An int in [lo, hi]."""
-    return int(torch.randint(lo, hi + 1, (1,), generator=rng))
-
-
-def _dt(dtype) -> str:
-    return str(dtype).replace("torch.", "")
+def _finite(t, name: str, context: str):
+    finite(t, name, context, hint="guard -inf - (-inf) (a row or part with no finite entry must give "
+                                  "m = -inf / lse = -inf and l = 0 / o = 0)")
 
 
 def _pair(result, what: str):
@@ -72,43 +31,13 @@ def _pair(result, what: str):
     return result[0], result[1]
 
 
-def _no_nan(t, name: str, context: str):
-    require(isinstance(t, torch.Tensor), f"{name} ({context}): expected a tensor, got {type(t).__name__}")
-    if t.is_floating_point() and torch.isnan(t).any():
-        idx = tuple(int(i) for i in torch.isnan(t).nonzero()[0])
-        raise CheckFailure(f"{name} ({context}): NaN at index {idx} — guard -inf - (-inf) (a row or part "
-                           f"with no finite entry must give m = -inf / lse = -inf and l = 0 / o = 0)")
-
-
-def _names_argument(exc: BaseException, names: tuple[str, ...]) -> bool:
-    msg = str(getattr(exc, "message", None) or exc)
-    return any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", msg) for n in names)
-
-
-def _expect_bad_input(fn, *args, names: tuple[str, ...], what: str, types=("ValueError",), **kwargs):
-    """The call must raise one of `types` whose message names one of `names` (as a word)."""
-    try:
-        fn(*args, **kwargs)
-    except CheckFailure:
-        raise
-    except BaseException as e:  # noqa: BLE001
-        got = exception_names(e)
-        if not any(t in got for t in types):
-            raise CheckFailure(f"{what}: expected {' or '.join(types)}, got {got[0]}: {e}") from None
-        if not _names_argument(e, names):
-            raise CheckFailure(f"{what}: the {got[0]} message should name the argument "
-                               f"({' or '.join(repr(n) for n in names)}); it says {str(e)!r}") from None
-        return
-    raise CheckFailure(f"{what}: expected {' or '.join(types)}, but nothing was raised (a silent wrong answer)")
-
-
 # ----------------------------------------------------------------------------- task 1 · softmax_stats
 
 
 def _check_stats(m, l, x, context):
-    m_ref, l_ref = _stats64(x)
-    _no_nan(m, "m", context)
-    _no_nan(l, "l", context)
+    m_ref, l_ref = answers.softmax_stats(x)
+    _finite(m, "m", context)
+    _finite(l, "l", context)
     assert_close(m, m_ref, name="m", dtype=torch.float32, context=context)
     assert_close(l, l_ref, name="l", dtype=torch.float32, context=context)
 
@@ -117,7 +46,7 @@ def _check_stats(m, l, x, context):
 def softmax_stats_basic(sub, rng):
     """softmax_stats(x) gives the row max and the sum of exp(x - max) over the last dim."""
     for shape in ((3, 17), (2, 4, 1), (129,)):
-        x = _randn(rng, *shape, scale=3.0)
+        x = inputs.randn(rng, *shape, scale=3.0)
         m, l = _pair(sub.softmax_stats(x), "softmax_stats")
         _check_stats(m, l, x, f"softmax_stats of a float32 {tuple(shape)} tensor")
 
@@ -125,11 +54,11 @@ def softmax_stats_basic(sub, rng):
 @checks.check(group="task1", points=2, category="knowledge")
 def softmax_stats_extreme_rows(sub, rng):
     """Entries of magnitude 1e4, -inf entries and all -inf rows: no overflow, (-inf, 0) for empty rows, no NaN."""
-    n = _randint(rng, 20, 140)
-    x = _randn(rng, 5, n, scale=1e4)
+    n = inputs.randint(rng, 20, 140)
+    x = inputs.randn(rng, 5, n, scale=1e4)
     x[1, torch.randperm(n, generator=rng)[: n // 2]] = NEG_INF  # half the entries masked
     x[2] = NEG_INF  # every entry masked
-    x[3, :] = _randn(rng, n, scale=1.0) - 3e4  # all very negative: exp underflows without the max
+    x[3, :] = inputs.randn(rng, n, scale=1.0) - 3e4  # all very negative: exp underflows without the max
     m, l = _pair(sub.softmax_stats(x), "softmax_stats")
     _check_stats(m, l, x, f"5 rows of length {n}: magnitude 1e4, half -inf, all -inf, all near -3e4")
     require(float(m[2]) == NEG_INF and float(l[2]) == 0.0,
@@ -141,7 +70,7 @@ def softmax_stats_extreme_rows(sub, rng):
 
 def _parts(rng, n: int, k: int) -> list[tuple[int, int]]:
     """k contiguous parts covering [0, n), some of them empty."""
-    cuts = sorted(_randint(rng, 0, n) for _ in range(k - 1))
+    cuts = sorted(inputs.randint(rng, 0, n) for _ in range(k - 1))
     bounds = [0] + cuts + [n]
     return list(zip(bounds[:-1], bounds[1:]))
 
@@ -149,14 +78,14 @@ def _parts(rng, n: int, k: int) -> list[tuple[int, int]]:
 def _part_stats(x, lo, hi):
     if hi == lo:  # an empty part
         return (torch.full(x.shape[:-1], NEG_INF, dtype=torch.float32), torch.zeros(x.shape[:-1], dtype=torch.float32))
-    m, l = _stats64(x[..., lo:hi])
+    m, l = answers.softmax_stats(x[..., lo:hi])
     return m.float(), l.float()
 
 
 @checks.check(group="task2", points=1, category="knowledge", visible=True)
 def merge_stats_two_halves(sub, rng):
     """Merging the stats of the two halves of a row gives the stats of the whole row."""
-    x = _randn(rng, 4, 40, scale=5.0)
+    x = inputs.randn(rng, 4, 40, scale=5.0)
     ma, la = _part_stats(x, 0, 17)
     mb, lb = _part_stats(x, 17, 40)
     m, l = _pair(sub.merge_softmax_stats(ma, la, mb, lb), "merge_softmax_stats")
@@ -167,12 +96,12 @@ def merge_stats_two_halves(sub, rng):
 def merge_stats_random_splits(sub, rng):
     """Folding merge_softmax_stats over random splits (empty and all -inf parts included) is exact."""
     for trial in range(4):
-        n = _randint(rng, 1, 150)
-        x = _randn(rng, 3, n, scale=[1.0, 1e4, 30.0, 1e4][trial])
+        n = inputs.randint(rng, 1, 150)
+        x = inputs.randn(rng, 3, n, scale=[1.0, 1e4, 30.0, 1e4][trial])
         if n > 2:
             x[0, : n // 2] = NEG_INF  # a prefix of -inf: the first parts have no finite entry
         x[2] = NEG_INF  # a row with no finite entry at all
-        parts = _parts(rng, n, _randint(rng, 2, 6))
+        parts = _parts(rng, n, inputs.randint(rng, 2, 6))
         m, l = _part_stats(x, *parts[0])
         for lo, hi in parts[1:]:
             mb, lb = _part_stats(x, lo, hi)
@@ -180,8 +109,8 @@ def merge_stats_random_splits(sub, rng):
         _check_stats(m, l, x, f"rows of {n} split into parts {parts}, folded left to right")
     e_m, e_l = torch.full((2,), NEG_INF), torch.zeros(2)
     m, l = _pair(sub.merge_softmax_stats(e_m, e_l, e_m, e_l), "merge_softmax_stats")
-    _no_nan(m, "m", "merging two empty parts")
-    _no_nan(l, "l", "merging two empty parts")
+    _finite(m, "m", "merging two empty parts")
+    _finite(l, "l", "merging two empty parts")
     require(bool((m == NEG_INF).all()) and bool((l == 0).all()),
             f"merging two empty parts (m=-inf, l=0) should give (-inf, 0), got ({m.tolist()}, {l.tolist()})")
 
@@ -192,10 +121,10 @@ def merge_stats_random_splits(sub, rng):
 @checks.check(group="task3", points=1, category="knowledge", visible=True)
 def online_softmax_matches_softmax(sub, rng):
     """online_softmax equals softmax (float64) for float32 rows and several block sizes."""
-    x = _randn(rng, 4, 300, scale=4.0)
+    x = inputs.randn(rng, 4, 300, scale=4.0)
     for bs in (128, 7):
         y = sub.online_softmax(x, block_size=bs)
-        assert_close(y, _softmax64(x), name="online_softmax", dtype=torch.float32,
+        assert_close(y, answers.softmax(x), name="online_softmax", dtype=torch.float32,
                      context=f"x float32 (4, 300), block_size={bs}")
 
 
@@ -204,18 +133,18 @@ def online_softmax_hard_inputs(sub, rng):
     """Magnitude 1e4, -inf entries, all -inf rows (zeros), N in {1, 17, 129}, any block size, x's dtype kept."""
     for n, bs, dtype in ((1, 128, torch.float32), (17, 5, torch.float16), (129, 16, torch.bfloat16),
                          (129, 1000, torch.float32), (17, 1, torch.float32)):
-        x = _randn(rng, 4, n, scale=1e4).to(dtype)
+        x = inputs.randn(rng, 4, n, scale=1e4).to(dtype)
         if n > 1:
             x[1, torch.randperm(n, generator=rng)[: n // 2]] = NEG_INF
         x[2] = NEG_INF
-        ctx = f"x {_dt(dtype)} (4, {n}) of magnitude 1e4 with -inf entries and an all -inf row, block_size={bs}"
+        ctx = f"x {dtype_name(dtype)} (4, {n}) of magnitude 1e4 with -inf entries and an all -inf row, block_size={bs}"
         y = sub.online_softmax(x, block_size=bs)
         require(isinstance(y, torch.Tensor) and y.dtype == dtype,
-                f"online_softmax ({ctx}): should return x's dtype {_dt(dtype)}, got "
+                f"online_softmax ({ctx}): should return x's dtype {dtype_name(dtype)}, got "
                 f"{getattr(y, 'dtype', type(y).__name__)}")
-        _no_nan(y, "online_softmax", ctx)
-        assert_close(y, _softmax64(x), name="online_softmax", dtype=dtype, context=ctx)
-    expect_raises("ValueError", sub.online_softmax, _randn(rng, 2, 5), block_size=0, match="block_size",
+        _finite(y, "online_softmax", ctx)
+        assert_close(y, answers.softmax(x), name="online_softmax", dtype=dtype, context=ctx)
+    raises("ValueError", sub.online_softmax, inputs.randn(rng, 2, 5), block_size=0, match="block_size",
                   what="online_softmax(x, block_size=0)")
 
 
@@ -227,20 +156,20 @@ def _partial_attention(q, k, v, lo, hi, dtype, rng):
     nk = k.shape[-2]
     mask = torch.zeros(nk, dtype=torch.bool)
     mask[lo:hi] = True
-    o, lse = _attention64(q, k, v, key_mask=mask)
+    o, lse = answers.attention(q, k, v, key_mask=mask)
     if hi == lo:  # no key: o is whatever a kernel left there; it must not matter
-        o = _randn(rng, *o.shape, scale=100.0).double()
+        o = inputs.randn(rng, *o.shape, scale=100.0).double()
     return o.to(dtype), lse.float()
 
 
 @checks.check(group="task4", points=1, category="systems", visible=True)
 def merge_attention_two_halves(sub, rng):
     """Merging attention over the two halves of the keys equals attention over all keys."""
-    q, k, v = _randn(rng, 1, 2, 5, 16), _randn(rng, 1, 2, 40, 16), _randn(rng, 1, 2, 40, 16)
+    q, k, v = inputs.randn(rng, 1, 2, 5, 16), inputs.randn(rng, 1, 2, 40, 16), inputs.randn(rng, 1, 2, 40, 16)
     o_a, lse_a = _partial_attention(q, k, v, 0, 23, torch.float32, rng)
     o_b, lse_b = _partial_attention(q, k, v, 23, 40, torch.float32, rng)
     o, lse = _pair(sub.merge_attention(o_a, lse_a, o_b, lse_b), "merge_attention")
-    o_ref, lse_ref = _attention64(q, k, v)
+    o_ref, lse_ref = answers.attention(q, k, v)
     assert_close(o, o_ref, name="o", dtype=torch.float32, context="keys 0..22 and 23..39, float32")
     assert_close(lse, lse_ref, name="lse", dtype=torch.float32, context="keys 0..22 and 23..39")
 
@@ -249,26 +178,26 @@ def merge_attention_two_halves(sub, rng):
 def merge_attention_random_splits(sub, rng):
     """Folding merge_attention over random key splits (empty parts, fp32/fp16/bf16) equals full attention."""
     for dtype in HALF:
-        nk, d = _randint(rng, 1, 90), [16, 32, 64][_randint(rng, 0, 2)]
-        q, k, v = (_randn(rng, 2, 2, 3, d, dtype=dtype), _randn(rng, 2, 2, nk, d, dtype=dtype),
-                   _randn(rng, 2, 2, nk, d, dtype=dtype))
-        parts = _parts(rng, nk, _randint(rng, 2, 5))
+        nk, d = inputs.randint(rng, 1, 90), [16, 32, 64][inputs.randint(rng, 0, 2)]
+        q, k, v = (inputs.randn(rng, 2, 2, 3, d, dtype=dtype), inputs.randn(rng, 2, 2, nk, d, dtype=dtype),
+                   inputs.randn(rng, 2, 2, nk, d, dtype=dtype))
+        parts = _parts(rng, nk, inputs.randint(rng, 2, 5))
         if all(hi > lo for lo, hi in parts):
             parts = [(0, 0)] + parts  # always one empty part
         o, lse = _partial_attention(q, k, v, *parts[0], dtype, rng)
         for lo, hi in parts[1:]:
             o_b, lse_b = _partial_attention(q, k, v, lo, hi, dtype, rng)
             o, lse = _pair(sub.merge_attention(o, lse, o_b, lse_b), "merge_attention")
-        ctx = f"{_dt(dtype)}, Nk={nk}, D={d}, key parts {parts} (an empty part: lse=-inf, o garbage)"
-        o_ref, lse_ref = _attention64(q, k, v)
+        ctx = f"{dtype_name(dtype)}, Nk={nk}, D={d}, key parts {parts} (an empty part: lse=-inf, o garbage)"
+        o_ref, lse_ref = answers.attention(q, k, v)
         require(isinstance(o, torch.Tensor) and o.dtype == dtype,
-                f"merge_attention ({ctx}): o should keep o_a's dtype {_dt(dtype)}, got {getattr(o, 'dtype', o)}")
-        _no_nan(o, "o", ctx)
+                f"merge_attention ({ctx}): o should keep o_a's dtype {dtype_name(dtype)}, got {getattr(o, 'dtype', o)}")
+        _finite(o, "o", ctx)
         assert_close(o, o_ref, name="o", dtype=dtype, context=ctx)
         assert_close(lse, lse_ref, name="lse", dtype=torch.float32, context=ctx)
-    o_e, lse_e = _randn(rng, 3, 16, scale=100.0), torch.full((3,), NEG_INF)
+    o_e, lse_e = inputs.randn(rng, 3, 16, scale=100.0), torch.full((3,), NEG_INF)
     o, lse = _pair(sub.merge_attention(o_e, lse_e, o_e.clone(), lse_e.clone()), "merge_attention")
-    _no_nan(o, "o", "two empty parts")
+    _finite(o, "o", "two empty parts")
     require(bool((o == 0).all()) and bool((lse == NEG_INF).all()),
             "merge_attention of two empty parts (lse=-inf) should give o = 0 and lse = -inf, got "
             f"max |o| {float(o.abs().max())}, lse {lse.tolist()}")
@@ -277,21 +206,16 @@ def merge_attention_random_splits(sub, rng):
 @checks.check(group="task4", points=1, category="systems")
 def merge_attention_rejects_mismatched_shapes(sub, rng):
     """Mismatched o/lse shapes raise ValueError naming the argument (no silent broadcast)."""
-    o_a, lse_a = _randn(rng, 2, 3, 16), torch.zeros(2, 3)
-    _expect_bad_input(sub.merge_attention, o_a, lse_a, _randn(rng, 2, 3, 32), lse_a.clone(), names=("o_a", "o_b"),
+    o_a, lse_a = inputs.randn(rng, 2, 3, 16), torch.zeros(2, 3)
+    raises("ValueError", sub.merge_attention, o_a, lse_a, inputs.randn(rng, 2, 3, 32), lse_a.clone(), names=("o_a", "o_b"),
                       what="merge_attention(o_a (2,3,16), lse_a, o_b (2,3,32), lse_b)")
-    _expect_bad_input(sub.merge_attention, o_a, lse_a, o_a.clone(), torch.zeros(2, 1), names=("lse_b",),
+    raises("ValueError", sub.merge_attention, o_a, lse_a, o_a.clone(), torch.zeros(2, 1), names=("lse_b",),
                       what="merge_attention(o_a (2,3,16), lse_a (2,3), o_b (2,3,16), lse_b (2,1))")
-    _expect_bad_input(sub.merge_attention, o_a, torch.zeros(2, 3, 16), o_a.clone(), lse_a.clone(),
+    raises("ValueError", sub.merge_attention, o_a, torch.zeros(2, 3, 16), o_a.clone(), lse_a.clone(),
                       names=("lse_a",), what="merge_attention(o_a (2,3,16), lse_a (2,3,16), o_b, lse_b)")
 
 
 # ----------------------------------------------------------------------------- task 5 · flash_attention
-
-
-def _qkv(rng, b, h, nq, nk, d, dtype, scale=1.0):
-    return (_randn(rng, b, h, nq, d, dtype=dtype, scale=scale), _randn(rng, b, h, nk, d, dtype=dtype, scale=scale),
-            _randn(rng, b, h, nk, d, dtype=dtype))
 
 
 def _flash(sub, q, k, v, **kw):
@@ -303,29 +227,35 @@ def _flash(sub, q, k, v, **kw):
 
 def _desc(q, k, causal=False, sm_scale=None):
     b, h, nq, d = q.shape
-    s = f"{_dt(q.dtype)} B={b} H={h} Nq={nq} Nk={k.shape[2]} D={d}, causal={causal}"
+    s = f"{dtype_name(q.dtype)} B={b} H={h} Nq={nq} Nk={k.shape[2]} D={d}, causal={causal}"
     return s + (f", sm_scale={sm_scale:g}" if sm_scale is not None else "")
 
 
 def _check_o(o, q, o_ref, ctx, tol=None):
     require(isinstance(o, torch.Tensor), f"o ({ctx}): expected a tensor, got {type(o).__name__}")
-    require(o.dtype == q.dtype, f"o ({ctx}): should have q's dtype {_dt(q.dtype)}, got {_dt(o.dtype)}")
+    require(o.dtype == q.dtype, f"o ({ctx}): should have q's dtype {dtype_name(q.dtype)}, got {dtype_name(o.dtype)}")
     atol, rtol = tol if tol else TOLERANCES[q.dtype]
     assert_close(o, o_ref, name="o", dtype=q.dtype, atol=atol, rtol=rtol, context=ctx)
 
 
+def _check_flash_o(sub, q, k, v, **kw):
+    """flash_attention's o (kw: causal, sm_scale) against float64 attention."""
+    o, _, _ = _flash(sub, q, k, v, **kw)
+    _check_o(o, q, answers.attention(q, k, v, **kw)[0], _desc(q, k, **kw))
+
+
 def _check_lse(lse, lse_ref, ctx):
     require(isinstance(lse, torch.Tensor), f"lse ({ctx}): expected a tensor, got {type(lse).__name__}")
-    require(lse.dtype == torch.float32, f"lse ({ctx}): should be float32, got {_dt(lse.dtype)}")
+    require(lse.dtype == torch.float32, f"lse ({ctx}): should be float32, got {dtype_name(lse.dtype)}")
     assert_close(lse, lse_ref, name="lse (natural log)", dtype=torch.float32, context=ctx)
 
 
 @checks.check(group="task5", points=2, category="practice", visible=True)
 def flash_attention_small(sub, rng):
     """flash_attention (non-causal, float32, N=64, D=32) matches float64 attention: o and lse."""
-    q, k, v = _qkv(rng, 1, 2, 64, 64, 32, torch.float32)
+    q, k, v = inputs.qkv(rng, 1, 2, 64, 64, 32, torch.float32)
     o, lse, _ = _flash(sub, q, k, v)
-    o_ref, lse_ref = _attention64(q, k, v)
+    o_ref, lse_ref = answers.attention(q, k, v)
     _check_o(o, q, o_ref, _desc(q, k))
     _check_lse(lse, lse_ref, _desc(q, k))
 
@@ -335,23 +265,19 @@ def flash_attention_awkward_sizes(sub, rng):
     """Non-causal o for N in {1, 17, 129}, Nq != Nk, every D, fp32/fp16/bf16, a custom sm_scale."""
     cases = ((1, 1, 16), (17, 17, 32), (17, 129, 16), (129, 17, 64), (33, 70, 128))
     for i, (nq, nk, d) in enumerate(cases):
-        dtype = HALF[(i + _randint(rng, 0, 2)) % 3]
+        dtype = HALF[(i + inputs.randint(rng, 0, 2)) % 3]
         sm_scale = 0.3 if i == 2 else None
-        q, k, v = _qkv(rng, 1, 2, nq, nk, d, dtype)
-        o, _, _ = _flash(sub, q, k, v, sm_scale=sm_scale)
-        o_ref, _ = _attention64(q, k, v, sm_scale=sm_scale)
-        _check_o(o, q, o_ref, _desc(q, k, sm_scale=sm_scale))
+        q, k, v = inputs.qkv(rng, 1, 2, nq, nk, d, dtype)
+        _check_flash_o(sub, q, k, v, sm_scale=sm_scale)
 
 
 @checks.check(group="task5", points=2, category="practice")
 def flash_attention_causal(sub, rng):
     """Causal o (query i sees keys j <= i) for N in {1, 17, 129} (diagonal included), fp32/fp16/bf16."""
     for i, (n, d) in enumerate(((1, 32), (17, 16), (129, 64), (100, 32))):
-        dtype = HALF[(i + _randint(rng, 0, 2)) % 3]
-        q, k, v = _qkv(rng, 2, 1, n, n, d, dtype)
-        o, _, _ = _flash(sub, q, k, v, causal=True)
-        o_ref, _ = _attention64(q, k, v, causal=True)
-        _check_o(o, q, o_ref, _desc(q, k, causal=True))
+        dtype = HALF[(i + inputs.randint(rng, 0, 2)) % 3]
+        q, k, v = inputs.qkv(rng, 2, 1, n, n, d, dtype)
+        _check_flash_o(sub, q, k, v, causal=True)
 
 
 @checks.check(group="task5", points=2, category="practice")
@@ -359,9 +285,9 @@ def flash_attention_lse(sub, rng):
     """lse is float32 (B, H, Nq), the natural-log log-sum-exp of the scaled scores, causal and not."""
     for nq, nk, d, causal, dtype in ((17, 129, 32, False, torch.float16), (70, 70, 16, True, torch.bfloat16),
                                      (1, 1, 64, True, torch.float32)):
-        q, k, v = _qkv(rng, 1, 2, nq, nk, d, dtype)
+        q, k, v = inputs.qkv(rng, 1, 2, nq, nk, d, dtype)
         _, lse, _ = _flash(sub, q, k, v, causal=causal)
-        _, lse_ref = _attention64(q, k, v, causal=causal)
+        _, lse_ref = answers.attention(q, k, v, causal=causal)
         _check_lse(lse, lse_ref, _desc(q, k, causal))
 
 
@@ -375,11 +301,11 @@ LARGE_LOGIT_TOL = (1e-2, 1e-2)
 def flash_attention_large_logits(sub, rng):
     """Scores of magnitude 1e4 (q, k scaled by 100): stable o and lse, causal and not, float32."""
     for n, causal in ((129, False), (70, True)):
-        q, k, v = _qkv(rng, 1, 2, n, n, 32, torch.float32, scale=100.0)
+        q, k, v = inputs.qkv(rng, 1, 2, n, n, 32, torch.float32, scale=100.0)
         o, lse, _ = _flash(sub, q, k, v, causal=causal)
-        o_ref, lse_ref = _attention64(q, k, v, causal=causal)
+        o_ref, lse_ref = answers.attention(q, k, v, causal=causal)
         ctx = _desc(q, k, causal) + ", q and k scaled by 100 (scores ~1e4)"
-        _no_nan(o, "o", ctx)
+        _finite(o, "o", ctx)
         _check_o(o, q, o_ref, ctx, tol=LARGE_LOGIT_TOL)
         _check_lse(lse, lse_ref, ctx)
 
@@ -387,21 +313,21 @@ def flash_attention_large_logits(sub, rng):
 @checks.check(group="task5", points=1, category="practice")
 def flash_attention_rejects_bad_inputs(sub, rng):
     """Unsupported D, causal with Nq != Nk, mismatched shapes or dtypes raise ValueError naming the argument."""
-    q, k, v = _qkv(rng, 1, 2, 17, 17, 16, torch.float32)
-    q48 = _randn(rng, 1, 2, 17, 48)
-    _expect_bad_input(sub.flash_attention, q48, q48.clone(), q48.clone(), names=("q", "k", "v", "D", "head_dim"),
+    q, k, v = inputs.qkv(rng, 1, 2, 17, 17, 16, torch.float32)
+    q48 = inputs.randn(rng, 1, 2, 17, 48)
+    raises("ValueError", sub.flash_attention, q48, q48.clone(), q48.clone(), names=("q", "k", "v", "D", "head_dim"),
                       what="flash_attention with D=48")
-    _expect_bad_input(sub.flash_attention, q, _randn(rng, 1, 2, 20, 16), _randn(rng, 1, 2, 20, 16), causal=True,
+    raises("ValueError", sub.flash_attention, q, inputs.randn(rng, 1, 2, 20, 16), inputs.randn(rng, 1, 2, 20, 16), causal=True,
                       names=("causal",), what="flash_attention(q Nq=17, k/v Nk=20, causal=True)")
-    _expect_bad_input(sub.flash_attention, q, k, _randn(rng, 1, 2, 16, 16), names=("v", "k"),
+    raises("ValueError", sub.flash_attention, q, k, inputs.randn(rng, 1, 2, 16, 16), names=("v", "k"),
                       what="flash_attention(q, k (1,2,17,16), v (1,2,16,16))")
-    _expect_bad_input(sub.flash_attention, q, _randn(rng, 1, 2, 17, 32), _randn(rng, 1, 2, 17, 32),
+    raises("ValueError", sub.flash_attention, q, inputs.randn(rng, 1, 2, 17, 32), inputs.randn(rng, 1, 2, 17, 32),
                       names=("k", "q"), what="flash_attention(q D=16, k/v D=32)")
-    _expect_bad_input(sub.flash_attention, q, _randn(rng, 1, 3, 17, 16), _randn(rng, 1, 3, 17, 16),
+    raises("ValueError", sub.flash_attention, q, inputs.randn(rng, 1, 3, 17, 16), inputs.randn(rng, 1, 3, 17, 16),
                       names=("k", "q"), what="flash_attention(q H=2, k/v H=3)")
-    _expect_bad_input(sub.flash_attention, q, k.half(), v.half(), names=("k", "v"), types=("ValueError", "TypeError"),
+    raises(("ValueError", "TypeError"), sub.flash_attention, q, k.half(), v.half(), names=("k", "v"),
                       what="flash_attention(q float32, k/v float16)")
-    _expect_bad_input(sub.flash_attention, q[0], k[0], v[0], names=("q",),
+    raises("ValueError", sub.flash_attention, q[0], k[0], v[0], names=("q",),
                       what="flash_attention with 3-D q (H, N, D)")
 
 
@@ -410,7 +336,7 @@ def flash_attention_rejects_bad_inputs(sub, rng):
 
 def _correct_first(o, q, k, v, causal, ctx):
     """Performance is graded only for a kernel whose o is right."""
-    o_ref, _ = _attention64(q, k, v, causal=causal)
+    o_ref, _ = answers.attention(q, k, v, causal=causal)
     try:
         _check_o(o, q, o_ref, ctx)
     except CheckFailure as e:
@@ -425,7 +351,7 @@ def _bytes(t: torch.Tensor) -> int:
 def flash_attention_stores_only_o_and_lse(sub, rng):
     """The kernel's only stores are o and lse, each written once (no Nq x Nk score buffer)."""
     for nq, nk, causal in ((129, 129, True), (40, 129, False)):
-        q, k, v = _qkv(rng, 1, 2, nq, nk, 32, torch.float16)
+        q, k, v = inputs.qkv(rng, 1, 2, nq, nk, 32, torch.float16)
         o, lse, tr = _flash(sub, q, k, v, causal=causal)
         ctx = _desc(q, k, causal)
         _correct_first(o, q, k, v, causal, ctx)
@@ -443,7 +369,7 @@ def flash_attention_stores_only_o_and_lse(sub, rng):
 def flash_attention_reads_kv_per_query_block(sub, rng):
     """K and V are read between 1 and ceil(Nq/32) times their size, Q about once (<= 1.25x)."""
     for nq, nk in ((129, 100), (64, 257)):
-        q, k, v = _qkv(rng, 1, 2, nq, nk, 32, torch.float16)
+        q, k, v = inputs.qkv(rng, 1, 2, nq, nk, 32, torch.float16)
         o, lse, tr = _flash(sub, q, k, v)
         ctx = _desc(q, k)
         _correct_first(o, q, k, v, False, ctx)
@@ -466,7 +392,7 @@ def flash_attention_reads_kv_per_query_block(sub, rng):
 def flash_attention_causal_skips_tiles(sub, rng):
     """Causal reads clearly fewer K/V bytes than non-causal: key tiles above the diagonal are skipped."""
     n = 384
-    q, k, v = _qkv(rng, 1, 1, n, n, 16, torch.float16)
+    q, k, v = inputs.qkv(rng, 1, 1, n, n, 16, torch.float16)
     o_full, _, tr_full = _flash(sub, q, k, v)
     _correct_first(o_full, q, k, v, False, _desc(q, k))
     o, _, tr = _flash(sub, q, k, v, causal=True)
@@ -487,7 +413,7 @@ def flash_attention_causal_skips_tiles(sub, rng):
 def flash_attention_no_out_of_bounds(sub, rng):
     """No load or store outside q, k, v, o, lse for N = 1, 17, 129 and Nq != Nk (mask partial tiles)."""
     for nq, nk, causal in ((17, 17, True), (17, 17, False), (1, 33, False), (129, 129, True), (5, 129, False)):
-        q, k, v = _qkv(rng, 1, 1, nq, nk, 16, torch.float32)
+        q, k, v = inputs.qkv(rng, 1, 1, nq, nk, 16, torch.float32)
         _, _, tr = _flash(sub, q, k, v, causal=causal)
         require(tr.oob_count == 0,
                 f"flash_attention ({_desc(q, k, causal)}): {tr.oob_count} out-of-bounds load/store op(s), e.g. "
@@ -498,7 +424,7 @@ def flash_attention_no_out_of_bounds(sub, rng):
 def flash_attention_kernel_made_outputs(sub, rng):
     """o and lse are exactly what a Triton kernel stored (no torch/SDPA fallback, no post-processing)."""
     for nq, nk, causal, dtype in ((33, 33, True, torch.float16), (17, 50, False, torch.bfloat16)):
-        q, k, v = _qkv(rng, 1, 2, nq, nk, 32, dtype)
+        q, k, v = inputs.qkv(rng, 1, 2, nq, nk, 32, dtype)
         _, _, tr = _flash(sub, q, k, v, causal=causal)
         require(tr.kernel_made_outputs(),
                 f"flash_attention ({_desc(q, k, causal)}): the returned (o, lse) are not what a Triton kernel "

@@ -8,50 +8,18 @@ the submission's physical ids, reference counts, free counts and the KV of every
 from __future__ import annotations
 
 import math
-import random
 import time
 
 import torch
 
-from inferlab.grading import CheckFailure, Checks, assert_close, assert_equal, expect_raises, require
-from inferlab.grading.checks import exception_names
+from inferlab.grading import CheckFailure, Checks, answers, assert_close, assert_equal, inputs, require
+from inferlab.grading.answers import cdiv as _cdiv
+from inferlab.grading.asserts import exception_names, raises, unchanged
 
 checks = Checks("lab03")
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _py_rng(rng: torch.Generator) -> random.Random:
-    """A Python RNG seeded from the check's torch generator (reproducible from the reported seed)."""
-    return random.Random(int(torch.randint(0, 2**62, (1,), generator=rng)))
-
-
-def _raises_one_of(names, fn, *args, what="", match=None, **kwargs):
-    """Require an exception whose MRO names one of `names` (e.g. ValueError or KeyError)."""
-    try:
-        fn(*args, **kwargs)
-    except CheckFailure:
-        raise
-    except BaseException as e:  # noqa: BLE001
-        got = exception_names(e)
-        if not set(names) & set(got):
-            raise CheckFailure(f"{what}: expected {' or '.join(names)}, got {got[0]}: {e}") from None
-        if match is not None and not any(m in str(e) for m in ([match] if isinstance(match, str) else match)):
-            raise CheckFailure(f"{what}: the {got[0]} message should name {match!r}; it says {str(e)!r}") from None
-        return e
-    raise CheckFailure(f"{what}: expected {' or '.join(names)}, but nothing was raised")
-
-
-def _kv(rng, t, h_kv, d):
-    """(k, v) of t tokens, float32 values exact in every dtype used here (multiples of 1/64 in [-4, 4])."""
-    k = (torch.randint(-256, 257, (t, h_kv, d), generator=rng) / 64.0).float()
-    v = (torch.randint(-256, 257, (t, h_kv, d), generator=rng) / 64.0).float()
-    return k, v
-
-
-def _cdiv(a, b):
-    return -(-a // b)
 
 
 class _Model:
@@ -168,88 +136,12 @@ def _snapshot(cache, seq_ids, num_blocks):
     }
 
 
-def _require_unchanged(before, after, what):
-    for key in ("tables", "lens", "refcounts", "free"):
-        if before[key] != after[key]:
-            raise CheckFailure(f"{what} changed the cache's {key}: before {before[key]}, after {after[key]} "
-                               f"(a call that raises must change nothing: check first, then act)")
-    for key in ("k_cache", "v_cache"):
-        a, b = before[key], after[key]
-        same = torch.equal(torch.nan_to_num(a.float(), nan=7.0), torch.nan_to_num(b.float(), nan=7.0))
-        if not same:
-            idx = tuple(int(i) for i in (a != b).nonzero()[0])
-            raise CheckFailure(f"{what} changed {key} at index {idx} (a call that raises must change nothing)")
-
-
-# ----------------------------------------------------------------------------- paged attention inputs
-
-
-def _paged_inputs(rng, *, lens, h, h_kv, d, bs, dtype, num_blocks=None, extra_cols=3, share=True,
-                  garbage="mixed", poison=True):
-    """Caches, a non-contiguous block table with shared blocks and garbage past each context."""
-    pr = _py_rng(rng)
-    b_n = len(lens)
-    need = [_cdiv(n, bs) for n in lens]
-    num_blocks = num_blocks or sum(need) + 5
-    perm = torch.randperm(num_blocks, generator=rng).tolist()
-    tables, used = [], 0
-    for i, nb in enumerate(need):
-        row = []
-        for j in range(nb):
-            # Share a full block of an earlier sequence now and then (a forked prompt).
-            if share and i > 0 and j < need[0] - 1 and j < nb - 1 and pr.random() < 0.5:
-                row.append(tables[0][j])
-            else:
-                row.append(perm[used])
-                used += 1
-        tables.append(row)
-    max_blocks = max(need) + extra_cols
-    bt = torch.empty(b_n, max_blocks, dtype=torch.int32)
-    for i, row in enumerate(tables):
-        for j in range(max_blocks):
-            if j < len(row):
-                bt[i, j] = row[j]
-            elif garbage == "minus1" or (garbage == "mixed" and pr.random() < 0.5):
-                bt[i, j] = -1
-            else:
-                bt[i, j] = pr.choice([num_blocks + 7, 2**30, pr.randrange(num_blocks)])
-    kc = torch.randn(num_blocks, bs, h_kv, d, generator=rng)
-    vc = torch.randn(num_blocks, bs, h_kv, d, generator=rng)
-    if poison:  # every slot no context uses holds NaN or a huge value
-        keep = torch.zeros(num_blocks, bs, dtype=torch.bool)
-        for i, row in enumerate(tables):
-            for p in range(lens[i]):
-                keep[row[p // bs], p % bs] = True
-        junk = torch.where(torch.rand(num_blocks, bs, generator=rng) < 0.5, float("nan"), 6.0e4)
-        kc = torch.where(keep[:, :, None, None], kc, junk[:, :, None, None])
-        vc = torch.where(keep[:, :, None, None], vc, junk[:, :, None, None])
-    q = torch.randn(b_n, h, d, generator=rng)
-    lens_t = torch.tensor(lens, dtype=torch.int32)
-    return q.to(dtype), kc.to(dtype), vc.to(dtype), bt, lens_t
-
-
-def _reference(q, kc, vc, bt, lens, sm_scale=None):
-    """Gather each context through its table, then attend in float64: (B, H, D)."""
-    b_n, h, d = q.shape
-    bs, h_kv = kc.shape[1], kc.shape[2]
-    sm_scale = d ** -0.5 if sm_scale is None else sm_scale
-    out = torch.empty(b_n, h, d, dtype=torch.float64)
-    for b in range(b_n):
-        n = int(lens[b])
-        blocks = bt[b, : _cdiv(n, bs)].long()
-        k = kc[blocks].double().reshape(-1, h_kv, d)[:n].repeat_interleave(h // h_kv, dim=1)  # (L, H, D)
-        v = vc[blocks].double().reshape(-1, h_kv, d)[:n].repeat_interleave(h // h_kv, dim=1)
-        s = torch.einsum("hd,lhd->hl", q[b].double(), k) * sm_scale  # (H, L)
-        out[b] = torch.einsum("hl,lhd->hd", torch.softmax(s, -1), v)
-    return out
-
-
 def _check_attention(fn, args, what, sm_scale=None, **kw):
     q = args[0]
     out = fn(*args, **kw) if sm_scale is None else fn(*args, sm_scale=sm_scale, **kw)
     require(isinstance(out, torch.Tensor), f"{what}: expected a tensor, got {type(out).__name__}")
     require(out.dtype == q.dtype, f"{what}: output dtype {out.dtype}, expected q's dtype {q.dtype}")
-    assert_close(out, _reference(*args, sm_scale=sm_scale), dtype=q.dtype, name="output", context=what)
+    assert_close(out, answers.paged_attention(*args, sm_scale=sm_scale), dtype=q.dtype, name="output", context=what)
 
 
 def _context_bytes(lens, bs, h_kv, d, elsize):
@@ -293,7 +185,7 @@ def allocator_hands_out_every_block_once(sub, rng):
     require(sorted(ids) == list(range(7)), f"allocate() x7 gave {ids}; expected each of 0..6 once")
     for b in ids:
         assert_equal(alloc.refcount(b), 1, name=f"refcount({b})", context="just allocated")
-    expect_raises("OutOfBlocksError", alloc.allocate, what="allocate() with no free block")
+    raises("OutOfBlocksError", alloc.allocate, what="allocate() with no free block")
     alloc.free(ids[3])
     assert_equal(alloc.num_free_blocks, 1, name="num_free_blocks", context="after one free")
     assert_equal(alloc.refcount(ids[3]), 0, name=f"refcount({ids[3]})", context="after its free")
@@ -307,7 +199,7 @@ def out_of_blocks_error_is_a_runtime_error(sub, rng):
     alloc = sub.BlockAllocator(n, 16)
     for _ in range(n):
         alloc.allocate()
-    e = expect_raises("OutOfBlocksError", alloc.allocate, what=f"allocate() after {n} of {n} blocks")
+    e = raises("OutOfBlocksError", alloc.allocate, what=f"allocate() after {n} of {n} blocks")
     mro = sub.mro("OutOfBlocksError")
     require("RuntimeError" in mro, f"OutOfBlocksError's bases are {mro[1:]}; it must subclass RuntimeError "
             f"(callers catch running out of memory as a RuntimeError)")
@@ -318,7 +210,7 @@ def out_of_blocks_error_is_a_runtime_error(sub, rng):
 @checks.check(group="task1", points=2, category="knowledge")
 def refcounts_incref_and_double_free(sub, rng):
     """incref/free keep exact refcounts; a block returns at zero; double or unknown free raises ValueError, changing nothing."""
-    pr = _py_rng(rng)
+    pr = inputs.py_random(rng)
     n = pr.randint(5, 12)
     alloc = sub.BlockAllocator(n, 8)
     ids = [alloc.allocate() for _ in range(n)]
@@ -358,10 +250,10 @@ def refcounts_incref_and_double_free(sub, rng):
             alloc.free(ids[0])
             refs[ids[0]] -= 1
     before = [alloc.refcount(b) for b in range(n)], alloc.num_free_blocks
-    expect_raises("ValueError", alloc.free, dead[0], match="block_id", what=f"free({dead[0]}) of a free block")
-    expect_raises("ValueError", alloc.free, n, match="block_id", what=f"free({n}) of a {n}-block allocator")
-    expect_raises("ValueError", alloc.free, -1, match="block_id", what="free(-1)")
-    expect_raises("ValueError", alloc.incref, dead[0], match="block_id", what=f"incref({dead[0]}) of a free block")
+    raises("ValueError", alloc.free, dead[0], match="block_id", what=f"free({dead[0]}) of a free block")
+    raises("ValueError", alloc.free, n, match="block_id", what=f"free({n}) of a {n}-block allocator")
+    raises("ValueError", alloc.free, -1, match="block_id", what="free(-1)")
+    raises("ValueError", alloc.incref, dead[0], match="block_id", what=f"incref({dead[0]}) of a free block")
     after = [alloc.refcount(b) for b in range(n)], alloc.num_free_blocks
     require(before == after, f"a refused free/incref changed the allocator: refcounts and free count "
             f"{before} before, {after} after")
@@ -370,7 +262,7 @@ def refcounts_incref_and_double_free(sub, rng):
     require(sorted(again) == sorted(b for b in ids if refs[b] == 0),
             f"allocating every free block gave {sorted(again)}; the blocks at refcount 0 were "
             f"{sorted(b for b in ids if refs[b] == 0)}")
-    expect_raises("OutOfBlocksError", alloc.allocate, what="allocate() when every block is held")
+    raises("OutOfBlocksError", alloc.allocate, what="allocate() when every block is held")
 
 
 # ============================================================================= task 1: O(1)
@@ -488,7 +380,7 @@ def append_gather_and_slot_mapping(sub, rng):
         cache.add_sequence(s)
         model.add(s)
     for step, (s, t) in enumerate(((0, 1), (1, 5), (0, 3), (1, 4), (0, 6))):
-        k, v = _kv(rng, t, 2, 4)
+        k, v = inputs.exact_kv(rng, t, 2, 4)
         cache.append(s, k, v)
         model.append(s, k, v)
         _check_against_model(cache, model, f"after append #{step + 1}: {t} token(s) to sequence {s}")
@@ -509,11 +401,11 @@ def bad_input_raises_and_changes_nothing(sub, rng):
     for s in (0, 1):
         cache.add_sequence(s)
         model.add(s)
-    k, v = _kv(rng, 5, h_kv, d)
+    k, v = inputs.exact_kv(rng, 5, h_kv, d)
     cache.append(0, k, v)
     model.append(0, k, v)
     before = _snapshot(cache, [0, 1], n)
-    k3, v3 = _kv(rng, 3, h_kv, d)
+    k3, v3 = inputs.exact_kv(rng, 3, h_kv, d)
     cases = [
         ("append(0, k of (3, H_kv + 1, D), v)", ("ValueError", "TypeError"), "k",
          lambda: cache.append(0, torch.zeros(3, h_kv + 1, d), v3)),
@@ -529,13 +421,13 @@ def bad_input_raises_and_changes_nothing(sub, rng):
         ("free_sequence(9) of an unknown sequence", ("ValueError", "KeyError"), None, lambda: cache.free_sequence(9)),
     ]
     for what, names, match, call in cases:
-        _raises_one_of(names, call, what=what, match=match)
-        _require_unchanged(before, _snapshot(cache, [0, 1], n), what)
+        raises(names, call, what=what, match=match)
+        unchanged(before, _snapshot(cache, [0, 1], n), what)
     require(not _has_seq(cache, 2), "fork(9, 2) from an unknown parent created sequence 2")
     _check_against_model(cache, model, "after the refused calls")
-    expect_raises("ValueError", sub.PagedKVCache, 0, 4, 2, 8, match="num_blocks", what="PagedKVCache(num_blocks=0)")
-    expect_raises("ValueError", sub.PagedKVCache, 4, 0, 2, 8, match="block_size", what="PagedKVCache(block_size=0)")
-    expect_raises("ValueError", sub.BlockAllocator, 0, 4, match="num_blocks", what="BlockAllocator(num_blocks=0)")
+    raises("ValueError", sub.PagedKVCache, 0, 4, 2, 8, match="num_blocks", what="PagedKVCache(num_blocks=0)")
+    raises("ValueError", sub.PagedKVCache, 4, 0, 2, 8, match="block_size", what="PagedKVCache(block_size=0)")
+    raises("ValueError", sub.BlockAllocator, 0, 4, match="num_blocks", what="BlockAllocator(num_blocks=0)")
 
 
 def _has_seq(cache, s):
@@ -549,7 +441,7 @@ def _has_seq(cache, s):
 @checks.check(group="task2", points=3, category="practice")
 def out_of_blocks_append_is_all_or_nothing(sub, rng):
     """An append that needs more blocks than are free raises OutOfBlocksError and changes nothing, copy-on-write included."""
-    pr = _py_rng(rng)
+    pr = inputs.py_random(rng)
     bs = pr.choice([2, 3, 4])
     n, h_kv, d = 7, 2, 4
     cache, model = _new_cache(sub, n, bs, h_kv, d)
@@ -557,18 +449,18 @@ def out_of_blocks_append_is_all_or_nothing(sub, rng):
         cache.add_sequence(s)
         model.add(s)
     # Sequence 0: three blocks, the last partly filled; sequence 1: two full blocks. Two blocks stay free.
-    k, v = _kv(rng, 2 * bs + 1, h_kv, d)
+    k, v = inputs.exact_kv(rng, 2 * bs + 1, h_kv, d)
     cache.append(0, k, v)
     model.append(0, k, v)
-    k, v = _kv(rng, 2 * bs, h_kv, d)
+    k, v = inputs.exact_kv(rng, 2 * bs, h_kv, d)
     cache.append(1, k, v)
     model.append(1, k, v)
 
     def refused(s, t, what):
         before = _snapshot(cache, list(model.tables), n)
-        k, v = _kv(rng, t, h_kv, d)
-        expect_raises("OutOfBlocksError", cache.append, s, k, v, what=what)
-        _require_unchanged(before, _snapshot(cache, list(model.tables), n), what)
+        k, v = inputs.exact_kv(rng, t, h_kv, d)
+        raises("OutOfBlocksError", cache.append, s, k, v, what=what)
+        unchanged(before, _snapshot(cache, list(model.tables), n), what)
         _check_against_model(cache, model, f"after the refused {what}")
 
     # Needs 3 new blocks, 2 are free: a partial allocation must be undone (or never made).
@@ -577,7 +469,7 @@ def out_of_blocks_append_is_all_or_nothing(sub, rng):
     # Copy-on-write plus one new block, with only one free block.
     cache.fork(0, 2)
     model.fork(0, 2)
-    k, v = _kv(rng, 1, h_kv, d)
+    k, v = inputs.exact_kv(rng, 1, h_kv, d)
     cache.add_sequence(3)
     model.add(3)
     cache.append(3, k, v)
@@ -588,7 +480,7 @@ def out_of_blocks_append_is_all_or_nothing(sub, rng):
     # Copy-on-write alone, with no free block.
     cache.add_sequence(4)
     model.add(4)
-    k, v = _kv(rng, 1, h_kv, d)
+    k, v = inputs.exact_kv(rng, 1, h_kv, d)
     cache.append(4, k, v)
     model.append(4, k, v)
     assert_equal(cache.allocator.num_free_blocks, 0, name="num_free_blocks", context="set-up: every block in use")
@@ -596,7 +488,7 @@ def out_of_blocks_append_is_all_or_nothing(sub, rng):
     # The refused appends changed nothing: a later append that fits still works.
     cache.free_sequence(4)
     model.free(4)
-    k, v = _kv(rng, 1, h_kv, d)
+    k, v = inputs.exact_kv(rng, 1, h_kv, d)
     cache.append(2, k, v)
     model.append(2, k, v)
     _check_against_model(cache, model, "after freeing a sequence and appending 1 token to sequence 2 (copy-on-write)")
@@ -611,7 +503,7 @@ def fork_shares_blocks_without_copying(sub, rng):
     cache, model = _new_cache(sub, 8, 4)
     cache.add_sequence("p")
     model.add("p")
-    k, v = _kv(rng, 7, 2, 4)
+    k, v = inputs.exact_kv(rng, 7, 2, 4)
     cache.append("p", k, v)
     model.append("p", k, v)
     cache.fork("p", "c")
@@ -624,20 +516,20 @@ def fork_shares_blocks_without_copying(sub, rng):
 @checks.check(group="task3", points=3, category="practice")
 def fork_then_append_copies_the_shared_block(sub, rng):
     """A child's append copies the shared partly filled last block (the parent's KV never changes), and vice versa."""
-    pr = _py_rng(rng)
+    pr = inputs.py_random(rng)
     bs = pr.choice([3, 4, 5])
     cache, model = _new_cache(sub, 16, bs)
     cache.add_sequence(0)
     model.add(0)
     n0 = pr.randint(1, 3) * bs + pr.randint(1, bs - 1)  # not a multiple of the block size
-    k, v = _kv(rng, n0, 2, 4)
+    k, v = inputs.exact_kv(rng, n0, 2, 4)
     cache.append(0, k, v)
     model.append(0, k, v)
     parent_table = cache.block_table(0)
     cache.fork(0, 1)
     model.fork(0, 1)
     t = pr.randint(1, 2 * bs)
-    k, v = _kv(rng, t, 2, 4)
+    k, v = inputs.exact_kv(rng, t, 2, 4)
     cache.append(1, k, v)
     model.append(1, k, v)
     assert_equal(cache.block_table(0), parent_table, name="parent's block_table",
@@ -649,19 +541,19 @@ def fork_then_append_copies_the_shared_block(sub, rng):
     _check_against_model(cache, model, f"fork of a {n0}-token sequence (block size {bs}), then {t} tokens appended "
                          "to the child")
     t = pr.randint(1, 2 * bs)
-    k, v = _kv(rng, t, 2, 4)
+    k, v = inputs.exact_kv(rng, t, 2, 4)
     cache.append(0, k, v)
     model.append(0, k, v)
     _check_against_model(cache, model, f"then {t} tokens appended to the parent")
     # A fork at a block boundary: nothing to copy, the child's tokens go to a new block.
     m = len(model.kv[0][0])
-    k, v = _kv(rng, _cdiv(m, bs) * bs - m, 2, 4)
+    k, v = inputs.exact_kv(rng, _cdiv(m, bs) * bs - m, 2, 4)
     if len(k):
         cache.append(0, k, v)
         model.append(0, k, v)
     cache.fork(0, 2)
     model.fork(0, 2)
-    k, v = _kv(rng, 1, 2, 4)
+    k, v = inputs.exact_kv(rng, 1, 2, 4)
     cache.append(2, k, v)
     model.append(2, k, v)
     _check_against_model(cache, model, "fork of a sequence whose last block is full, then 1 token appended to "
@@ -671,12 +563,12 @@ def fork_then_append_copies_the_shared_block(sub, rng):
 @checks.check(group="task3", points=2, category="practice")
 def free_sequence_keeps_shared_blocks_for_the_others(sub, rng):
     """Freeing a parent leaves its blocks to the children; freeing everything returns every block (refcounts 0)."""
-    pr = _py_rng(rng)
+    pr = inputs.py_random(rng)
     bs, n = pr.choice([2, 4]), 12
     cache, model = _new_cache(sub, n, bs)
     cache.add_sequence("a")
     model.add("a")
-    k, v = _kv(rng, pr.randint(1, 2) * bs + pr.randint(1, bs - 1), 2, 4)  # the last block partly filled
+    k, v = inputs.exact_kv(rng, pr.randint(1, 2) * bs + pr.randint(1, bs - 1), 2, 4)  # the last block partly filled
     cache.append("a", k, v)
     model.append("a", k, v)
     cache.fork("a", "b")
@@ -687,7 +579,7 @@ def free_sequence_keeps_shared_blocks_for_the_others(sub, rng):
     cache.free_sequence("a")
     model.free("a")
     _check_against_model(cache, model, "after free_sequence('a'): 'b' and 'c' still hold every block")
-    k, v = _kv(rng, 1, 2, 4)
+    k, v = inputs.exact_kv(rng, 1, 2, 4)
     cache.append("c", k, v)
     model.append("c", k, v)
     _check_against_model(cache, model, "after 'c' appended 1 token to the partly filled last block it shares with 'b'")
@@ -705,7 +597,7 @@ def free_sequence_keeps_shared_blocks_for_the_others(sub, rng):
 @checks.check(group="task3", points=4, category="practice", timeout=180)
 def random_operations_match_a_model(sub, rng):
     """Seeded random add/append/fork/free sequences (out-of-blocks appends included) match a plain model after every step."""
-    pr = _py_rng(rng)
+    pr = inputs.py_random(rng)
     for run in range(2):
         bs, n, h_kv, d = pr.choice([2, 3, 4]), pr.randint(12, 18), 2, 4
         cache, model = _new_cache(sub, n, bs, h_kv, d)
@@ -724,13 +616,13 @@ def random_operations_match_a_model(sub, rng):
             return s
 
         def append(s, t):
-            k, v = _kv(rng, t, h_kv, d)
+            k, v = inputs.exact_kv(rng, t, h_kv, d)
             if model.need(s, t) > model.free_count():
                 before = _snapshot(cache, list(model.tables), n)
-                expect_raises("OutOfBlocksError", cache.append, s, k, v,
+                raises("OutOfBlocksError", cache.append, s, k, v,
                               what=f"append of {t} tokens to {s} (needs {model.need(s, t)} blocks, "
                                    f"{model.free_count()} free; {where()})")
-                _require_unchanged(before, _snapshot(cache, list(model.tables), n),
+                unchanged(before, _snapshot(cache, list(model.tables), n),
                                    f"the refused append of {t} tokens to {s}")
                 log.append(f"append({s}, {t} tokens) -> OutOfBlocksError")
             else:
@@ -790,7 +682,7 @@ def random_operations_match_a_model(sub, rng):
 @checks.check(group="task4", points=2, category="practice", visible=True)
 def paged_attention_small_batch(sub, rng):
     """paged_attention on 2 sequences (lengths 5 and 8, block size 4, float32) equals gather-then-attend."""
-    args = _paged_inputs(rng, lens=[5, 8], h=2, h_kv=2, d=16, bs=4, dtype=torch.float32, share=False,
+    args = inputs.paged_inputs(rng, lens=[5, 8], h=2, h_kv=2, d=16, bs=4, dtype=torch.float32, share=False,
                          garbage="minus1", poison=False)
     _check_attention(sub.paged_attention, args, "B=2, H=H_kv=2, D=16, block size 4, lengths [5, 8], float32")
 
@@ -798,11 +690,11 @@ def paged_attention_small_batch(sub, rng):
 @checks.check(group="task4", points=3, category="practice")
 def paged_attention_awkward_tables(sub, rng):
     """Non-contiguous shared blocks, lengths 1 and non-multiples of the block size, garbage past each context, NaN in unused slots."""
-    pr = _py_rng(rng)
+    pr = inputs.py_random(rng)
     for dtype, bs in ((torch.float32, 16), (torch.float16, 8)):
         lens = [1, bs, bs + 1, pr.randint(2 * bs + 2, 5 * bs - 1)]
         pr.shuffle(lens)
-        args = _paged_inputs(rng, lens=lens, h=2, h_kv=2, d=32, bs=bs, dtype=dtype)
+        args = inputs.paged_inputs(rng, lens=lens, h=2, h_kv=2, d=32, bs=bs, dtype=dtype)
         _check_attention(sub.paged_attention, args,
                          f"B=4, H=H_kv=2, D=32, block size {bs}, lengths {lens}, {str(dtype)[6:]}; table "
                          f"{args[3].tolist()}; unused slots hold NaN and 6e4")
@@ -811,11 +703,11 @@ def paged_attention_awkward_tables(sub, rng):
 @checks.check(group="task4", points=3, category="practice")
 def paged_attention_grouped_query_heads(sub, rng):
     """Grouped-query attention: query head h reads KV head h // (H / H_kv), for H / H_kv in {4, 8}; sm_scale honoured; fp16/fp32/bf16."""
-    pr = _py_rng(rng)
+    pr = inputs.py_random(rng)
     for h, h_kv, dtype in ((8, 2, torch.float16), (8, 1, torch.float32), (8, 2, torch.bfloat16)):
         bs = 8
         lens = [pr.randint(1, 3 * bs), pr.randint(3 * bs + 1, 6 * bs)]
-        args = _paged_inputs(rng, lens=lens, h=h, h_kv=h_kv, d=16, bs=bs, dtype=dtype)
+        args = inputs.paged_inputs(rng, lens=lens, h=h, h_kv=h_kv, d=16, bs=bs, dtype=dtype)
         scale = round(pr.uniform(0.1, 0.6), 3)
         _check_attention(sub.paged_attention, args, f"H={h}, H_kv={h_kv}, D=16, block size {bs}, lengths {lens}, "
                          f"{str(dtype)[6:]}, sm_scale={scale}", sm_scale=scale)
@@ -824,19 +716,19 @@ def paged_attention_grouped_query_heads(sub, rng):
 @checks.check(group="task4", points=2, category="practice")
 def paged_attention_rejects_bad_input(sub, rng):
     """context_lens of 0 or past the table, a table of the wrong batch, H % H_kv != 0 raise ValueError naming the argument."""
-    q, kc, vc, bt, lens = _paged_inputs(rng, lens=[3, 9], h=2, h_kv=2, d=16, bs=4, dtype=torch.float32,
+    q, kc, vc, bt, lens = inputs.paged_inputs(rng, lens=[3, 9], h=2, h_kv=2, d=16, bs=4, dtype=torch.float32,
                                         poison=False)
     out = sub.paged_attention(q, kc, vc, bt, lens)
-    assert_close(out, _reference(q, kc, vc, bt, lens), name="output", context="the valid call of this check")
-    expect_raises("ValueError", sub.paged_attention, q, kc, vc, bt, torch.tensor([3, 0], dtype=torch.int32),
+    assert_close(out, answers.paged_attention(q, kc, vc, bt, lens), name="output", context="the valid call of this check")
+    raises("ValueError", sub.paged_attention, q, kc, vc, bt, torch.tensor([3, 0], dtype=torch.int32),
                   match="context_lens", what="paged_attention with context_lens [3, 0]")
     cap = bt.shape[1] * 4
-    expect_raises("ValueError", sub.paged_attention, q, kc, vc, bt, torch.tensor([3, cap + 1], dtype=torch.int32),
+    raises("ValueError", sub.paged_attention, q, kc, vc, bt, torch.tensor([3, cap + 1], dtype=torch.int32),
                   match="context_lens", what=f"paged_attention with a context of {cap + 1} > max_blocks * block_size")
-    expect_raises("ValueError", sub.paged_attention, q, kc, vc, bt[:1], lens, match="block_tables",
+    raises("ValueError", sub.paged_attention, q, kc, vc, bt[:1], lens, match="block_tables",
                   what="paged_attention with block_tables of 1 row for 2 queries")
     q3 = torch.randn(2, 3, 16, generator=rng)
-    _raises_one_of(("ValueError",), sub.paged_attention, q3, kc, vc, bt, lens, match=("q", "k_cache", "head"),
+    raises("ValueError", sub.paged_attention, q3, kc, vc, bt, lens, match=("q", "k_cache", "head"),
                    what="paged_attention with 3 query heads and 2 KV heads")
 
 
@@ -849,10 +741,10 @@ def paged_attention_reads_only_the_context(sub, rng):
 
     Performance checks grade counts only; the numbers themselves are graded by the correctness checks.
     """
-    pr = _py_rng(rng)
+    pr = inputs.py_random(rng)
     bs = 8
     lens = [1, pr.randint(bs + 1, 3 * bs - 1), pr.randint(3 * bs + 1, 5 * bs)]
-    args = _paged_inputs(rng, lens=lens, h=2, h_kv=2, d=16, bs=bs, dtype=torch.float16, num_blocks=48,
+    args = inputs.paged_inputs(rng, lens=lens, h=2, h_kv=2, d=16, bs=bs, dtype=torch.float16, num_blocks=48,
                          extra_cols=4, garbage="minus1", poison=False)
     out, tr = sub.traced("paged_attention", *args)
     _check_cache_reads(tr, args, f"paged_attention traced, lengths {lens}, block size {bs}, a 48-block cache, "
@@ -862,10 +754,10 @@ def paged_attention_reads_only_the_context(sub, rng):
 @checks.check(group="task4_perf", points=2, category="systems", kind="performance")
 def paged_attention_reads_kv_once_per_group(sub, rng):
     """Traced, H=8 over H_kv=2: each KV block is loaded once per KV head, not once per query head."""
-    pr = _py_rng(rng)
+    pr = inputs.py_random(rng)
     bs = 8
     nb = pr.randint(4, 7)
-    args = _paged_inputs(rng, lens=[nb * bs], h=8, h_kv=2, d=16, bs=bs, dtype=torch.float16, extra_cols=0,
+    args = inputs.paged_inputs(rng, lens=[nb * bs], h=8, h_kv=2, d=16, bs=bs, dtype=torch.float16, extra_cols=0,
                          poison=False, share=False)
     out, tr = sub.traced("paged_attention", *args)
     _check_cache_reads(tr, args, f"paged_attention traced, H=8, H_kv=2, one sequence of {nb * bs} tokens",
@@ -873,13 +765,6 @@ def paged_attention_reads_kv_once_per_group(sub, rng):
 
 
 # ============================================================================= task 5: waste
-
-
-def _waste(lens, max_seq_len, bs):
-    used = sum(lens)
-    cont = len(lens) * max_seq_len
-    paged = sum(_cdiv(n, bs) * bs for n in lens)
-    return {"contiguous": 1 - used / cont if cont else 0.0, "paged": 1 - used / paged if paged else 0.0}
 
 
 def _check_waste(got, exp, what):
@@ -902,18 +787,18 @@ def kv_memory_waste_hand_cases(sub, rng):
 @checks.check(group="task5", points=2, category="knowledge")
 def kv_memory_waste_random_and_bad_input(sub, rng):
     """Random lengths against the formula; a length over max_seq_len, negative, or a block size of 0 raises ValueError."""
-    pr = _py_rng(rng)
+    pr = inputs.py_random(rng)
     for _ in range(4):
         mx, bs = pr.randint(64, 4096), pr.choice([1, 8, 16, 32])
         lens = [pr.randint(0, mx) for _ in range(pr.randint(1, 40))]
-        _check_waste(sub.kv_memory_waste(lens, mx, bs), _waste(lens, mx, bs),
+        _check_waste(sub.kv_memory_waste(lens, mx, bs), answers.kv_memory_waste(lens, mx, bs),
                      f"kv_memory_waste({len(lens)} lengths, max_seq_len={mx}, block_size={bs})")
-    _check_waste(sub.kv_memory_waste([0, 0], 8, 4), _waste([0, 0], 8, 4), "kv_memory_waste([0, 0], 8, 4)")
-    expect_raises("ValueError", sub.kv_memory_waste, [3, 70], 64, 16, match="seq_lens",
+    _check_waste(sub.kv_memory_waste([0, 0], 8, 4), answers.kv_memory_waste([0, 0], 8, 4), "kv_memory_waste([0, 0], 8, 4)")
+    raises("ValueError", sub.kv_memory_waste, [3, 70], 64, 16, match="seq_lens",
                   what="kv_memory_waste([3, 70], max_seq_len=64, ...)")
-    expect_raises("ValueError", sub.kv_memory_waste, [3, -1], 64, 16, match="seq_lens",
+    raises("ValueError", sub.kv_memory_waste, [3, -1], 64, 16, match="seq_lens",
                   what="kv_memory_waste([3, -1], ...)")
-    expect_raises("ValueError", sub.kv_memory_waste, [3], 64, 0, match="block_size",
+    raises("ValueError", sub.kv_memory_waste, [3], 64, 0, match="block_size",
                   what="kv_memory_waste(..., block_size=0)")
 
 
@@ -923,7 +808,7 @@ def kv_memory_waste_random_and_bad_input(sub, rng):
 @checks.check(group="task6", points=1, category="frontier", visible=True)
 def split_kv_small(sub, rng):
     """paged_attention_split_kv on one 20-token sequence, partitions of 8 tokens, equals gather-then-attend."""
-    args = _paged_inputs(rng, lens=[20], h=2, h_kv=1, d=16, bs=4, dtype=torch.float32, extra_cols=0,
+    args = inputs.paged_inputs(rng, lens=[20], h=2, h_kv=1, d=16, bs=4, dtype=torch.float32, extra_cols=0,
                          poison=False, share=False)
     _check_attention(sub.paged_attention_split_kv, args, "B=1, H=2, H_kv=1, D=16, block size 4, length 20, "
                      "partition_size=8", partition_size=8)
@@ -932,25 +817,25 @@ def split_kv_small(sub, rng):
 @checks.check(group="task6", points=3, category="frontier")
 def split_kv_matches_reference(sub, rng):
     """Split-KV with empty partitions (short contexts), GQA, fp32/fp16, NaN in unused slots; partition_size checked."""
-    pr = _py_rng(rng)
+    pr = inputs.py_random(rng)
     bs = 8
     for dtype, part in ((torch.float32, 16), (torch.float16, 24)):
         lens = [1, pr.randint(bs + 1, 4 * bs), pr.randint(6 * bs, 9 * bs)]
         pr.shuffle(lens)
-        args = _paged_inputs(rng, lens=lens, h=4, h_kv=2, d=16, bs=bs, dtype=dtype, extra_cols=1)
+        args = inputs.paged_inputs(rng, lens=lens, h=4, h_kv=2, d=16, bs=bs, dtype=dtype, extra_cols=1)
         _check_attention(sub.paged_attention_split_kv, args,
                          f"H=4, H_kv=2, block size {bs}, lengths {lens}, partition_size={part} (a length-1 context "
                          f"leaves every partition but the first empty), {str(dtype)[6:]}", partition_size=part)
-    expect_raises("ValueError", sub.paged_attention_split_kv, *args, partition_size=bs + 3, match="partition_size",
+    raises("ValueError", sub.paged_attention_split_kv, *args, partition_size=bs + 3, match="partition_size",
                   what=f"paged_attention_split_kv(..., partition_size={bs + 3}) with block size {bs}")
 
 
 @checks.check(group="task6", points=2, category="frontier", kind="performance")
 def split_kv_spreads_a_long_context(sub, rng):
     """Traced, one 128-token context, partitions of 32: a launch runs >= 4 programs per KV head; cache bytes = the context's."""
-    pr = _py_rng(rng)
+    pr = inputs.py_random(rng)
     bs, part, n = 8, 32, 128
-    args = _paged_inputs(rng, lens=[n], h=2, h_kv=1, d=16, bs=bs, dtype=torch.float16, extra_cols=0,
+    args = inputs.paged_inputs(rng, lens=[n], h=2, h_kv=1, d=16, bs=bs, dtype=torch.float16, extra_cols=0,
                          poison=False, share=pr.random() < 0.5)
     out, tr = sub.traced("paged_attention_split_kv", *args, partition_size=part)
     widest = max((l["num_programs"] for l in tr.launches), default=0)

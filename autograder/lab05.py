@@ -1,7 +1,7 @@
 """lab05 checks: ring collectives from point-to-point, a tensor-parallel MLP, two formulas.
 
 The distributed checks run the submission on real gloo ranks through trusted probes in
-inferlab/launch.py (`grade_collective`, `grade_tp_mlp`): one launch per world size, every
+inferlab/grading/probes/collectives.py (`grade_collective`, `grade_tp_mlp`): one launch per world size, every
 case on the same process group. In the ranks the probe counts the bytes each rank sends
 and receives (at the ProcessGroup's send/recv, however the submission reached them) and
 makes every collective raise inside the ring functions; for tp_mlp it counts all-reduces.
@@ -11,9 +11,9 @@ import math
 
 import torch
 
-from inferlab.grading import (
-    CheckFailure, Checks, assert_close, assert_equal, exception_names, expect_raises, require,
-)
+from inferlab.grading import CheckFailure, Checks, assert_close, assert_equal, exception_names, require
+from inferlab.grading.asserts import is_close, raises
+from inferlab.grading.probes import collectives
 
 checks = Checks("lab05")
 
@@ -40,9 +40,9 @@ def _launch_failure(e: BaseException, what: str) -> CheckFailure | None:
     return CheckFailure(f"{what}: {lines[0]}\n" + "\n".join(lines[1:])[-1500:])
 
 
-def _probe(sub, what: str, spec: str, *args):
+def _probe(sub, what: str, fn, *args):
     try:
-        return sub.probe(spec, *args, PROBE_TIMEOUT)
+        return sub.probe(fn, *args, PROBE_TIMEOUT)
     except Exception as e:  # noqa: BLE001 - the grader's own troubles (ChildTimeout...) pass through
         failure = _launch_failure(e, what)
         if failure is None:
@@ -85,14 +85,14 @@ def _check_all_reduce_case(xs, outs, p, dtype, label):
                      dtype=dtype, atol=atol, rtol=rtol, context=ctx)
 
 
-def _run_all_reduce(sub, rng, p, shapes, dtypes=DTYPES):
+def _run_collective(sub, rng, fn_name, p, shapes, dtypes=DTYPES):
+    """One launch of `fn_name` on p ranks for every (shape, dtype): (cases, (shape, dtype)s, per-rank outputs)."""
     cases, meta = [], []
     for shape in shapes:
         for dtype in dtypes:
             cases.append(_inputs(rng, p, shape, dtype))
             meta.append((shape, dtype))
-    out = _probe(sub, f"ring_all_reduce on {_ranks(p)}", "inferlab.launch:grade_collective",
-                 "ring_all_reduce", p, cases)
+    out = _probe(sub, f"{fn_name} on {_ranks(p)}", collectives.grade_collective, fn_name, p, cases)
     return cases, meta, out
 
 
@@ -106,7 +106,7 @@ def _label(shape, dtype) -> str:
 @checks.check(group="task1", points=1, category="systems", visible=True)
 def ring_all_reduce_on_two_ranks(sub, rng):
     """ring_all_reduce on 2 ranks sums in place: shapes (6,), (1,), (3, 5), float32."""
-    cases, meta, out = _run_all_reduce(sub, rng, 2, [(6,), (1,), (3, 5)], dtypes=(torch.float32,))
+    cases, meta, out = _run_collective(sub, rng, "ring_all_reduce", 2, [(6,), (1,), (3, 5)], dtypes=(torch.float32,))
     for xs, (shape, dtype), outs in zip(cases, meta, out):
         _check_all_reduce_case(xs, outs, 2, dtype, _label(shape, dtype))
 
@@ -116,7 +116,7 @@ def ring_all_reduce_matches_all_reduce(sub, rng):
     """ring_all_reduce equals the sum for p in {1,2,3,4}, numel in {1, 7, 1000, p*k+r}, fp32/fp16."""
     for p in (1, 2, 3, 4):
         shapes = [(n,) for n in _numels(p)] + [(3, 5)]
-        cases, meta, out = _run_all_reduce(sub, rng, p, shapes)
+        cases, meta, out = _run_collective(sub, rng, "ring_all_reduce", p, shapes)
         for xs, (shape, dtype), outs in zip(cases, meta, out):
             _check_all_reduce_case(xs, outs, p, dtype, _label(shape, dtype))
 
@@ -125,7 +125,7 @@ def ring_all_reduce_matches_all_reduce(sub, rng):
 def ring_all_reduce_sends_ring_bytes(sub, rng):
     """Each rank sends at most 2(p-1)/p * nbytes + 64p bytes (p = 3, 4; numel 7, 1000, 1003)."""
     for p in (3, 4):
-        cases, meta, out = _run_all_reduce(sub, rng, p, [(7,), (1000,), (1003,)])
+        cases, meta, out = _run_collective(sub, rng, "ring_all_reduce", p, [(7,), (1000,), (1003,)])
         for xs, (shape, dtype), outs in zip(cases, meta, out):
             _check_all_reduce_case(xs, outs, p, dtype, _label(shape, dtype))
             nbytes = xs[0].numel() * xs[0].element_size()
@@ -142,7 +142,7 @@ def ring_all_reduce_sends_ring_bytes(sub, rng):
 @checks.check(group="task1", points=1, category="systems", kind="integrity")
 def ring_all_reduce_uses_point_to_point_only(sub, rng):
     """On 4 ranks: no collective is called, every rank sends and receives point-to-point."""
-    cases, meta, out = _run_all_reduce(sub, rng, 4, [(64,)], dtypes=(torch.float32,))
+    cases, meta, out = _run_collective(sub, rng, "ring_all_reduce", 4, [(64,)], dtypes=(torch.float32,))
     outs = out[0]
     _check_all_reduce_case(cases[0], outs, 4, torch.float32, "shape (64,), float32")
     for r, o in enumerate(outs):
@@ -156,13 +156,7 @@ def ring_all_reduce_uses_point_to_point_only(sub, rng):
 
 
 def _check_reduce_scatter(sub, rng, p, shapes, dtypes):
-    cases, meta = [], []
-    for shape in shapes:
-        for dtype in dtypes:
-            cases.append(_inputs(rng, p, shape, dtype))
-            meta.append((shape, dtype))
-    out = _probe(sub, f"ring_reduce_scatter on {_ranks(p)}", "inferlab.launch:grade_collective",
-                 "ring_reduce_scatter", p, cases)
+    cases, meta, out = _run_collective(sub, rng, "ring_reduce_scatter", p, shapes, dtypes)
     for xs, (shape, dtype), outs in zip(cases, meta, out):
         total = sum(x.double() for x in xs).flatten()
         expected = torch.tensor_split(total, p)
@@ -197,13 +191,7 @@ def ring_reduce_scatter_matches_reference(sub, rng):
 
 
 def _check_all_gather(sub, rng, p, shapes, dtypes):
-    cases, meta = [], []
-    for shape in shapes:
-        for dtype in dtypes:
-            cases.append(_inputs(rng, p, shape, dtype))
-            meta.append((shape, dtype))
-    out = _probe(sub, f"ring_all_gather on {_ranks(p)}", "inferlab.launch:grade_collective",
-                 "ring_all_gather", p, cases)
+    cases, meta, out = _run_collective(sub, rng, "ring_all_gather", p, shapes, dtypes)
     for xs, (shape, dtype), outs in zip(cases, meta, out):
         expected = torch.cat(xs, dim=0)
         for r, o in enumerate(outs):
@@ -237,7 +225,7 @@ def _mlp_cases(rng, shapes):
 
 def _run_tp(sub, rng, p, shapes):
     cases = _mlp_cases(rng, shapes)
-    out = _probe(sub, f"tp_mlp on {_ranks(p)}", "inferlab.launch:grade_tp_mlp", p, cases)
+    out = _probe(sub, f"tp_mlp on {_ranks(p)}", collectives.grade_tp_mlp, p, cases)
     for (x, w_up, w_down), outs in zip(cases, out):
         ref = torch.nn.functional.gelu(x.double() @ w_up.double()) @ w_down.double()
         for r, o in enumerate(outs):
@@ -289,17 +277,13 @@ def tp_mlp_makes_one_all_reduce_of_sharded_partials(sub, rng):
 # ----------------------------------------------------------------------------- task 5 · pipeline_bubble_fraction
 
 
-def _close(a, b) -> bool:
-    return isinstance(a, (int, float)) and not isinstance(a, bool) and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-
-
 @checks.check(group="task5", points=1, category="knowledge", visible=True)
 def bubble_fraction_examples(sub, rng):
     """pipeline_bubble_fraction(4, 8) = 3/11, (8, 8) = 7/15, (2, 1) = 1/2."""
     for p, m in ((4, 8), (8, 8), (2, 1)):
         got = sub.pipeline_bubble_fraction(p, m)
         want = (p - 1) / (m + p - 1)
-        require(_close(got, want), f"pipeline_bubble_fraction({p}, {m}) = {got!r}, expected (p-1)/(m+p-1) = {want:.6g}")
+        require(is_close(got, want), f"pipeline_bubble_fraction({p}, {m}) = {got!r}, expected (p-1)/(m+p-1) = {want:.6g}")
 
 
 @checks.check(group="task5", points=1, category="knowledge")
@@ -309,10 +293,10 @@ def bubble_fraction_edge_cases(sub, rng):
     for p, m in ((1, 1), (1, 64), (5, 1), (16, 1), (3, 7), (64, m_big)):
         got = sub.pipeline_bubble_fraction(p, m)
         want = (p - 1) / (m + p - 1)
-        require(_close(got, want), f"pipeline_bubble_fraction({p}, {m}) = {got!r}, expected {want:.6g}")
-    expect_raises("ValueError", sub.pipeline_bubble_fraction, 0, 4, match="num_stages",
+        require(is_close(got, want), f"pipeline_bubble_fraction({p}, {m}) = {got!r}, expected {want:.6g}")
+    raises("ValueError", sub.pipeline_bubble_fraction, 0, 4, match="num_stages",
                   what="pipeline_bubble_fraction(0, 4)")
-    expect_raises("ValueError", sub.pipeline_bubble_fraction, 4, 0, match="num_microbatches",
+    raises("ValueError", sub.pipeline_bubble_fraction, 4, 0, match="num_microbatches",
                   what="pipeline_bubble_fraction(4, 0)")
 
 
@@ -333,7 +317,7 @@ def allreduce_time_ring_example(sub, rng):
     n, p, a, b = 2**30, 8, 5e-6, 1 / 100e9
     got = sub.allreduce_time(n, p, a, b)
     want = _ring(n, p, a, b)
-    require(_close(got, want), f"allreduce_time({n}, {p}, {a}, {b}) = {got!r}, expected 2(p-1) alpha + "
+    require(is_close(got, want), f"allreduce_time({n}, {p}, {a}, {b}) = {got!r}, expected 2(p-1) alpha + "
             f"2(p-1)/p N beta = {want:.6g} s")
 
 
@@ -345,16 +329,16 @@ def allreduce_time_edge_cases(sub, rng):
     for n in (0, 1, 4096, 2**20, 3 * 2**28):
         for p in (1, 2, 3, 6, 8, 64):
             got = sub.allreduce_time(n, p, a, b)
-            require(_close(got, _ring(n, p, a, b)),
+            require(is_close(got, _ring(n, p, a, b)),
                     f"allreduce_time({n}, {p}, {a:.3g}, {b:.3g}) = {got!r}, expected {_ring(n, p, a, b):.6g} (ring)")
         for p in (1, 2, 8, 64):
             got = sub.allreduce_time(n, p, a, b, algorithm="recursive_doubling")
-            require(_close(got, _rd(n, p, a, b)),
+            require(is_close(got, _rd(n, p, a, b)),
                     f"allreduce_time({n}, {p}, ..., 'recursive_doubling') = {got!r}, expected "
                     f"log2(p) (alpha + N beta) = {_rd(n, p, a, b):.6g}")
-    expect_raises("ValueError", sub.allreduce_time, 1024, 6, a, b, algorithm="recursive_doubling",
+    raises("ValueError", sub.allreduce_time, 1024, 6, a, b, algorithm="recursive_doubling",
                   match="world_size", what="allreduce_time(1024, 6, ..., 'recursive_doubling')")
-    expect_raises("ValueError", sub.allreduce_time, 1024, 0, a, b, match="world_size",
+    raises("ValueError", sub.allreduce_time, 1024, 0, a, b, match="world_size",
                   what="allreduce_time(1024, 0, ...)")
-    expect_raises("ValueError", sub.allreduce_time, 1024, 4, a, b, algorithm="tree", match="algorithm",
+    raises("ValueError", sub.allreduce_time, 1024, 4, a, b, algorithm="tree", match="algorithm",
                   what="allreduce_time(..., algorithm='tree')")

@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
+from inferlab import course_root
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = course_root()
 
 
 def _version(mod: str) -> str:
@@ -53,47 +51,9 @@ def cmd_check(args) -> int:
     return 0 if ok else 1
 
 
-def build(root: Path = ROOT, verbose: bool = True, release_dir: Path | None = None,
-          write_sources: bool = True) -> list[str]:
-    """Percent sources -> notebooks, then nbgrader generate_assignment solutions/ -> labs/.
-
-    Returns the notebooks built from percent sources that changed (or, with
-    write_sources=False, that would change).
-    """
-    from inferlab.notebook import build_percent, notebook_sources, parse_percent
-
-    import nbformat
-
-    changed = []
-    for src, dst in notebook_sources(root):
-        if write_sources:
-            if build_percent(src, dst):
-                changed.append(str(dst.relative_to(root)))
-        else:
-            new = nbformat.writes(parse_percent(src.read_text(encoding="utf-8"), str(src)), version=4) + "\n"
-            if not dst.exists() or dst.read_text(encoding="utf-8") != new:
-                changed.append(str(dst.relative_to(root)))
-    release = Path(release_dir) if release_dir else root / "labs"
-    labs = sorted(p.name for p in (root / "solutions").glob("lab*") if p.is_dir())
-    with tempfile.TemporaryDirectory() as tmp:
-        db = f"sqlite:///{tmp}/gradebook.db"
-        for lab in labs:
-            cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", lab, "--force", "--log-level=WARN",
-                   f"--db={db}", f"--CourseDirectory.root={root}",
-                   f"--CourseDirectory.release_directory={release}"]
-            env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-            out = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
-            if out.returncode != 0:
-                raise RuntimeError(f"nbgrader generate_assignment {lab} failed:\n{out.stdout}\n{out.stderr}")
-            if verbose:
-                print(f"built {release.name}/{lab}")
-    for c in changed:
-        if verbose:
-            print(f"rebuilt {c}")
-    return changed
-
-
 def cmd_build(args) -> int:
+    from inferlab.notebook import build
+
     build()
     return 0
 
@@ -131,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--timeout", type=float, default=None, help="seconds allowed per check (default 120)")
     g.add_argument("--seed", type=int, default=None, help="seed for the random inputs (default: fresh)")
     g.set_defaults(fn=cmd_grade)
+    from inferlab.report import add_arguments as add_report_arguments, cmd_report
+
+    r = sub.add_parser("report", help="a learner's progress over the labs (HTML + JSON), or a class CSV")
+    add_report_arguments(r)
+    r.set_defaults(fn=cmd_report)
+    from inferlab.interview.cli import add_parser as add_interview_parser
+
+    add_interview_parser(sub)
     args = p.parse_args(argv)
     return args.fn(args)
 

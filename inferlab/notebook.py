@@ -7,19 +7,25 @@ into the `.ipynb` that JupyterLab and nbgrader read. Cell markers:
     # %% [markdown]                                   a markdown cell ("# " stripped)
     # %%                                              a code cell
     # %% [solution id=lab01_causal_mask]              autograded answer (### BEGIN/END SOLUTION inside)
-    # %% [test id=lab01_task1 points=4 category=knowledge]   autograded, locked test cell
+    # %% [test id=lab01_task1]                       autograded, locked test cell; points and category
+                                                      come from the checks of group task1 (autograder/lab01.py)
     # %% [written id=lab01_q1 points=2 category=knowledge]   manually graded markdown answer
     # %% [markdown locked id=lab01_intro]             a read-only markdown cell
 """
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 
-CATEGORIES = ("knowledge", "systems", "practice", "frontier")
+from inferlab import course_root
+from inferlab.grading.checks import CATEGORIES
 _MARKER = re.compile(r"^# %%(?:\s+\[(?P<head>[^\]]*)\])?\s*$")
 
 
@@ -55,6 +61,29 @@ def _markdown_source(lines: list[str]) -> str:
     return "\n".join(out).strip("\n")
 
 
+def _points_from_checks(opts: dict, where: str) -> None:
+    """Fill a test cell's points and category from its checks (`autograder/labNN.py`, group = id after
+    "labNN_"): points are declared once, on the checks. A header that still names them must agree."""
+    from inferlab.grading.checks import load_checks
+
+    lab, _, group = str(opts.get("id", "")).partition("_")
+    try:
+        checks = load_checks(lab).select(group=group)
+    except ValueError:  # a lab whose checks are not written yet: the header's points stand
+        return
+    if not checks:
+        raise ValueError(f"{where}: test cell {opts.get('id')}: autograder/{lab}.py has no checks in group {group!r}")
+    points = sum(c.points for c in checks)
+    cats = {c.category for c in checks}
+    if len(cats) != 1:
+        raise ValueError(f"{where}: the checks of {lab}/{group} mix categories {sorted(cats)}; split the group")
+    for key, value in (("points", points), ("category", cats.pop())):
+        if key in opts and (float(opts[key]) != value if key == "points" else opts[key] != value):
+            raise ValueError(f"{where}: {key}={opts[key]} in the header, but the checks of {lab}/{group} say "
+                             f"{value}: drop it from the header (the checks declare it)")
+        opts[key] = value
+
+
 def _nbgrader(kind: str, opts: dict, where: str) -> dict | None:
     if kind in ("test", "written", "solution") or opts.get("locked"):
         if "id" not in opts:
@@ -63,6 +92,8 @@ def _nbgrader(kind: str, opts: dict, where: str) -> dict | None:
     if kind == "solution":
         meta = {"grade": False, "solution": True, "locked": False, "task": False}
     elif kind in ("test", "written"):
+        if kind == "test":
+            _points_from_checks(opts, where)
         if "points" not in opts or opts.get("category") not in CATEGORIES:
             raise ValueError(f"{where}: a {kind} cell needs points=N and category in {CATEGORIES}")
         meta = {"grade": True, "solution": kind == "written", "locked": kind == "test",
@@ -110,12 +141,6 @@ def parse_percent(text: str, where: str = "<notebook>") -> nbformat.NotebookNode
     return nb
 
 
-def write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
-    """Write deterministically (stable key order, trailing newline)."""
-    text = nbformat.writes(nb, version=4)
-    Path(path).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-
-
 def build_percent(src: Path, dst: Path) -> bool:
     """Build one notebook; return True when dst changed."""
     nb = parse_percent(Path(src).read_text(encoding="utf-8"), str(src))
@@ -134,3 +159,40 @@ def notebook_sources(root: Path) -> list[tuple[Path, Path]]:
     for p in sorted((root / "solutions").glob("lab*/*.src.py")):
         pairs.append((p, p.with_name(p.name[: -len(".src.py")] + ".ipynb")))
     return pairs
+
+
+def build(root: Path | None = None, verbose: bool = True, release_dir: Path | None = None,
+          write_sources: bool = True) -> list[str]:
+    """Percent sources -> notebooks, then nbgrader generate_assignment solutions/ -> labs/.
+
+    Returns the notebooks built from percent sources that changed (or, with
+    write_sources=False, that would change).
+    """
+    root = Path(root) if root else course_root()
+    changed = []
+    for src, dst in notebook_sources(root):
+        if write_sources:
+            if build_percent(src, dst):
+                changed.append(str(dst.relative_to(root)))
+        else:
+            new = nbformat.writes(parse_percent(src.read_text(encoding="utf-8"), str(src)), version=4) + "\n"
+            if not dst.exists() or dst.read_text(encoding="utf-8") != new:
+                changed.append(str(dst.relative_to(root)))
+    release = Path(release_dir) if release_dir else root / "labs"
+    labs = sorted(p.name for p in (root / "solutions").glob("lab*") if p.is_dir())
+    with tempfile.TemporaryDirectory() as tmp:
+        db = f"sqlite:///{tmp}/gradebook.db"
+        for lab in labs:
+            cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", lab, "--force", "--log-level=WARN",
+                   f"--db={db}", f"--CourseDirectory.root={root}",
+                   f"--CourseDirectory.release_directory={release}"]
+            env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+            out = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
+            if out.returncode != 0:
+                raise RuntimeError(f"nbgrader generate_assignment {lab} failed:\n{out.stdout}\n{out.stderr}")
+            if verbose:
+                print(f"built {release.name}/{lab}")
+    for c in changed:
+        if verbose:
+            print(f"rebuilt {c}")
+    return changed

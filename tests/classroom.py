@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from inferlab import course_root
+
+ROOT = course_root()
 
 
 class Classroom:

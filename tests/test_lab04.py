@@ -1,4 +1,5 @@
-"""lab04's own helpers: the trace generator, the drivers, the fault injectors and the check models."""
+"""lab04's helpers: the trace generator (inferlab.traces), the KV-tier drivers and fault injectors
+(inferlab.grading.probes), and the answer keys of the checks (inferlab.grading.answers)."""
 from __future__ import annotations
 
 import os
@@ -8,26 +9,27 @@ import sys
 import pytest
 import torch
 
-from autograder.lab04 import _RefCache, _RefPolicy, _ref_h2o
-from inferlab import faults, workload
+from inferlab import traces
+from inferlab.grading.answers import RefCache, RefPolicy, h2o_keep
+from inferlab.grading.probes import faults, tiers
 
 
 def test_chat_trace_is_a_pure_function_of_its_seed():
-    a = workload.chat_trace(3, num_requests=50)
-    assert a == workload.chat_trace(3, num_requests=50)
-    assert a != workload.chat_trace(4, num_requests=50)
+    a = traces.chat_trace(3, num_requests=50)
+    assert a == traces.chat_trace(3, num_requests=50)
+    assert a != traces.chat_trace(4, num_requests=50)
     assert {r.kind for r in a} == {"chat", "fewshot", "oneoff"}
 
 
 def test_block_keys_are_the_same_in_another_process():
-    code = "from inferlab import workload; print(workload.block_keys(list(range(40)), 8))"
+    code = "from inferlab import traces; print(traces.block_keys(list(range(40)), 8))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=dict(os.environ, PYTHONHASHSEED="123")).stdout.strip()
-    assert out == str(workload.block_keys(list(range(40)), 8))
+    assert out == str(traces.block_keys(list(range(40)), 8))
 
 
 def test_chat_turns_share_their_conversation_prefix():
-    trace = workload.chat_trace(0, num_requests=200)
+    trace = traces.chat_trace(0, num_requests=200)
     by_session = {}
     for r in trace:
         if r.kind == "chat":
@@ -37,13 +39,13 @@ def test_chat_turns_share_their_conversation_prefix():
     for turns in multi:
         for a, b in zip(turns, turns[1:]):
             assert b.token_ids[: len(a.token_ids)] == a.token_ids
-            ka, kb = workload.block_keys(a.token_ids, 16), workload.block_keys(b.token_ids, 16)
+            ka, kb = traces.block_keys(a.token_ids, 16), traces.block_keys(b.token_ids, 16)
             assert kb[: len(ka)] == ka
 
 
 def test_ref_policies_pick_their_victims():
     for kind, victim in (("lru", 3), ("fifo", 1), ("lfu", 3)):
-        p = _RefPolicy(kind)
+        p = RefPolicy(kind)
         for k in (1, 2, 3):
             p.insert(k)
         p.access(1)
@@ -52,7 +54,7 @@ def test_ref_policies_pick_their_victims():
 
 
 def test_ref_cache_promotion_swaps_with_the_top_victim():
-    c = _RefCache(["a", "b"], [1, 1], "lru")
+    c = RefCache(["a", "b"], [1, 1], "lru")
     c.put(1, 0, 10)
     c.put(2, 0, 10)
     assert (c.tier_of(1), c.tier_of(2)) == ("b", "a")
@@ -61,11 +63,11 @@ def test_ref_cache_promotion_swaps_with_the_top_victim():
     assert c.stats() == {"hits": {"a": 0, "b": 1}, "misses": 0, "bytes_written": {"a": 30, "b": 20}}
 
 
-def test_ref_h2o_edges():
-    assert _ref_h2o([1.0, 1.0, 1.0, 0.0], 2, 0) == [0, 1]
-    assert _ref_h2o([5.0, 1.0, 1.0], 2, 5) == [1, 2]
-    assert _ref_h2o([5.0, 1.0], 3, 1) == [0, 1]
-    assert _ref_h2o([5.0, 1.0], 0, 0) == []
+def test_h2o_keep_edges():
+    assert h2o_keep([1.0, 1.0, 1.0, 0.0], 2, 0) == [0, 1]
+    assert h2o_keep([5.0, 1.0, 1.0], 2, 5) == [1, 2]
+    assert h2o_keep([5.0, 1.0], 3, 1) == [0, 1]
+    assert h2o_keep([5.0, 1.0], 0, 0) == []
 
 
 def test_churn_keeps_the_key_set():
@@ -92,7 +94,7 @@ def test_churn_keeps_the_key_set():
             self.order.append(k)
 
     spy = Spy()
-    workload.churn_policy(spy, 10, 101, seed=1)
+    tiers.churn_policy(spy, 10, 101, seed=1)
     assert spy.keys == set(range(10))
 
 
@@ -114,7 +116,7 @@ def test_faults_damage_what_they_say(tmp_path):
 
 
 def test_make_block_depends_on_key_and_version():
-    a = workload.make_block(5, 0, (3, 4), torch.bfloat16)
-    assert torch.equal(a, workload.make_block(5, 0, (3, 4), torch.bfloat16))
-    assert not torch.equal(a, workload.make_block(5, 1, (3, 4), torch.bfloat16))
-    assert not torch.equal(a, workload.make_block(6, 0, (3, 4), torch.bfloat16))
+    a = tiers.make_block(5, 0, (3, 4), torch.bfloat16)
+    assert torch.equal(a, tiers.make_block(5, 0, (3, 4), torch.bfloat16))
+    assert not torch.equal(a, tiers.make_block(5, 1, (3, 4), torch.bfloat16))
+    assert not torch.equal(a, tiers.make_block(6, 0, (3, 4), torch.bfloat16))

@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from inferlab.launch import LaunchTimeout, RankError, _pack, _unpack, grade_collective, launch
+from inferlab.grading.probes.collectives import grade_collective
+from inferlab.launch import LaunchTimeout, RankError, _pack, _unpack, launch
 
 
 def rank_and_sum(x):

@@ -1,4 +1,4 @@
-"""The vocabulary of a check: the registry, failures that teach, and comparisons.
+"""The registry of checks: each lab's `checks`, their points, kinds and categories.
 
 A lab's checks live in `autograder/labNN.py`:
 
@@ -13,31 +13,21 @@ A lab's checks live in `autograder/labNN.py`:
 runs in this process (a learner's kernel) or in the grader's sandboxed child;
 `rng` is a torch.Generator seeded fresh for each run (the seed is reported).
 A check passes by returning; it fails by raising `CheckFailure` (or any error of
-the submission, which becomes the message).
+the submission, which becomes the message). The words checks are written in live beside
+this module: `asserts` (comparisons), `answers` (float64 answer keys), `inputs` (seeded
+inputs) and `probes` (trusted code that runs beside the submission).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-import torch
+from inferlab.grading.asserts import CheckFailure
 
 KINDS = ("correctness", "performance", "integrity")
 CATEGORIES = ("knowledge", "systems", "practice", "frontier")
 
-# Absolute and relative tolerance per dtype of the computation under test, against
-# a float64 reference. Half precision keeps ~3 decimal digits (fp16) or ~2 (bf16).
-TOLERANCES = {
-    torch.float64: (1e-9, 1e-7),
-    torch.float32: (1e-4, 1e-4),
-    torch.float16: (2e-3, 2e-3),
-    torch.bfloat16: (1.6e-2, 1.6e-2),
-}
-
-
-class CheckFailure(AssertionError):
-    """A check's verdict, with a message that says what to fix."""
+__all__ = ["CATEGORIES", "KINDS", "Check", "CheckFailure", "Checks", "load_checks"]
 
 
 @dataclass(frozen=True)
@@ -109,101 +99,3 @@ def load_checks(lab: str) -> Checks:
             raise ValueError(f"lab {lab!r} has no checks (autograder/{lab}.py)") from None
         raise
     return mod.checks
-
-
-# ----------------------------------------------------------------------------- comparisons
-
-
-def _fmt(x) -> str:
-    if isinstance(x, float):
-        return f"{x:.6g}"
-    return str(x)
-
-
-def assert_close(actual, expected, *, name: str = "output", dtype: torch.dtype | None = None,
-                 atol: float | None = None, rtol: float | None = None, context: str = "") -> None:
-    """Compare a submission's tensor with a (higher-precision) reference; teach on failure."""
-    ctx = f" ({context})" if context else ""
-    if not isinstance(actual, torch.Tensor):
-        raise CheckFailure(f"{name}{ctx}: expected a torch.Tensor, got {type(actual).__name__}")
-    expected = torch.as_tensor(expected)
-    if tuple(actual.shape) != tuple(expected.shape):
-        raise CheckFailure(f"{name}{ctx}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
-    dt = dtype or actual.dtype
-    d_atol, d_rtol = TOLERANCES.get(dt, (0.0, 0.0))
-    atol = d_atol if atol is None else atol
-    rtol = d_rtol if rtol is None else rtol
-    a = actual.detach().to("cpu", torch.float64) if actual.is_floating_point() else actual.detach().cpu()
-    e = expected.detach().to("cpu", torch.float64) if expected.is_floating_point() else expected.detach().cpu()
-    if not a.is_floating_point() and not e.is_floating_point():
-        bad = a != e
-        if bad.any():
-            idx = tuple(int(i) for i in bad.nonzero()[0])
-            raise CheckFailure(f"{name}{ctx}: {int(bad.sum())} of {bad.numel()} entries differ; "
-                               f"first at index {idx}: got {a[idx].item()}, expected {e[idx].item()}")
-        return
-    a = a.to(torch.float64)
-    e = e.to(torch.float64)
-    same_inf = (a == e) | (torch.isnan(a) & torch.isnan(e))
-    err = (a - e).abs()
-    err = torch.where(same_inf, torch.zeros_like(err), err)
-    err = torch.nan_to_num(err, nan=math.inf)
-    bad = err > atol + rtol * e.abs().nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
-    if bad.any():
-        idx = tuple(int(i) for i in bad.nonzero()[0])
-        raise CheckFailure(
-            f"{name}{ctx}: {int(bad.sum())} of {bad.numel()} entries out of tolerance "
-            f"(atol {atol:g}, rtol {rtol:g} for {str(dt).replace('torch.', '')}); first at index {idx}: "
-            f"got {_fmt(a[idx].item())}, expected {_fmt(e[idx].item())}; max abs error {_fmt(err.max().item())}")
-
-
-def assert_equal(actual, expected, *, name: str = "result", context: str = "") -> None:
-    """Exact equality for plain values, with the first difference shown."""
-    ctx = f" ({context})" if context else ""
-    if isinstance(expected, torch.Tensor) or isinstance(actual, torch.Tensor):
-        if not isinstance(actual, torch.Tensor):
-            raise CheckFailure(f"{name}{ctx}: expected a tensor, got {type(actual).__name__}")
-        if actual.dtype != expected.dtype:
-            raise CheckFailure(f"{name}{ctx}: dtype {actual.dtype}, expected {expected.dtype}")
-        assert_close(actual, expected, name=name, context=context, atol=0, rtol=0)
-        return
-    if isinstance(expected, (list, tuple)) and isinstance(actual, (list, tuple)):
-        for i, (a, e) in enumerate(zip(actual, expected)):
-            if a != e:
-                raise CheckFailure(f"{name}{ctx}: first difference at index {i}: got {a!r}, expected {e!r}")
-        if len(actual) != len(expected):
-            raise CheckFailure(f"{name}{ctx}: length {len(actual)}, expected {len(expected)}")
-        return
-    if actual != expected:
-        raise CheckFailure(f"{name}{ctx}: got {actual!r}, expected {expected!r}")
-
-
-def exception_names(exc: BaseException) -> list[str]:
-    """Class names along an exception's MRO (works for remote errors too)."""
-    mro = getattr(exc, "mro_names", None)
-    if mro is not None:
-        return list(mro)
-    return [k.__name__ for k in type(exc).__mro__]
-
-
-def expect_raises(exc_name: str, fn, *args, match: str | None = None, what: str = "", **kwargs):
-    """Call fn and require an exception whose class (or a base) is named exc_name."""
-    label = what or getattr(fn, "__name__", "the call")
-    try:
-        fn(*args, **kwargs)
-    except CheckFailure:
-        raise
-    except BaseException as e:  # noqa: BLE001 - the submission may raise anything
-        names = exception_names(e)
-        if exc_name not in names:
-            raise CheckFailure(f"{label}: expected {exc_name}, got {names[0]}: {e}") from None
-        if match is not None and match not in str(e):
-            raise CheckFailure(f"{label}: the {exc_name} message should name {match!r}; it says {str(e)!r}") from None
-        return e
-    raise CheckFailure(f"{label}: expected {exc_name}, but nothing was raised")
-
-
-def require(cond: bool, message: str) -> None:
-    """Fail the check with `message` unless `cond`."""
-    if not cond:
-        raise CheckFailure(message)

@@ -1,13 +1,14 @@
 """The sandboxed process that holds a submission and answers the grader's calls.
 
-Started by `inferlab.grading.remote.Child` as
-`python -I -m inferlab.grading.child FD_IN FD_OUT`; speaks the framing of `wire`.
+Started by `inferlab.grading.remote.Child` as `python -I -c <boot> COURSE_ROOT FD_IN FD_OUT`,
+where the boot line puts the course root on `sys.path` and calls `main`; speaks the framing of `wire`.
 Requests (a pickled dict from the grader):
     {"op": "load", "cells": [str, ...], "name": "submission"}
     {"op": "call", "target": ref | None, "name": str, "args": tuple, "kwargs": dict}
     {"op": "getattr" | "setattr", "target": ref, "name": str, "value": ...}
     {"op": "make", "spec": "inferlab.x:f", "args", "kwargs"}      trusted code, f(*args)
     {"op": "probe", "spec": "inferlab.x:f", "args", "kwargs"}     trusted code, f(namespace, *args)
+    (the grader passes the function itself; `inferlab.grading.probes.spec` turns it into "module:qualname")
     {"op": "release", "refs": [int]} · {"op": "ping"}
 Replies: {"ok": value} or {"error": {"type", "mro", "message", "traceback"}}.
 """
@@ -77,6 +78,7 @@ class Server:
     def op_load(self, req):
         """Run cells into the submission's namespace: a fresh one, or (keep=True) the one loaded so far."""
         if not req.get("keep"):
+            self.refs.items.clear()  # objects of an earlier submission graded in this process
             self.module = types.ModuleType(req.get("name", "submission"))
             self.module.__inferlab_cells__ = []
             sys.modules["submission"] = self.module
@@ -175,9 +177,7 @@ class Server:
                 handler = getattr(self, "op_" + req["op"])
                 reply = {"ok": wire.to_plain(handler(req), self.refs)}
                 payload = wire.dump_child(reply)
-            except BaseException as e:  # noqa: BLE001
-                if isinstance(e, (SystemExit, KeyboardInterrupt, GeneratorExit)):
-                    pass  # a graded call may not stop the grader: it is an error like any other
+            except BaseException as e:  # noqa: BLE001 - SystemExit too: a graded call may not stop the grader
                 try:
                     payload = wire.dump_child(error_payload(e))
                 except BaseException:  # noqa: BLE001

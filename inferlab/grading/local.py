@@ -12,8 +12,17 @@ import os
 import secrets
 
 from inferlab.grading import probes
-from inferlab.grading.checks import CheckFailure, load_checks
+from inferlab.grading.asserts import CheckFailure
+from inferlab.grading.checks import load_checks
 from inferlab.grading.runner import run_check
+
+
+def _resolve(fn):
+    """A trusted function, given as itself or as "module:name"."""
+    if not isinstance(fn, str):
+        return fn
+    mod, _, name = fn.partition(":")
+    return getattr(importlib.import_module(mod), name)
 
 
 class LocalSubmission:
@@ -36,13 +45,11 @@ class LocalSubmission:
     def mro(self, name: str) -> list[str]:
         return probes.mro_names(self._ns, name)
 
-    def make(self, spec: str, *args, **kwargs):
-        mod, _, fn = spec.partition(":")
-        return getattr(importlib.import_module(mod), fn)(*args, **kwargs)
+    def make(self, fn, *args, **kwargs):
+        return _resolve(fn)(*args, **kwargs)
 
-    def probe(self, spec: str, *args, **kwargs):
-        mod, _, fn = spec.partition(":")
-        return getattr(importlib.import_module(mod), fn)(self._ns, *args, **kwargs)
+    def probe(self, fn, *args, **kwargs):
+        return _resolve(fn)(self._ns, *args, **kwargs)
 
     def traced(self, name: str, *args, **kwargs):
         out = probes.traced(self._ns, name, *args, **kwargs)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from inferlab import course_root
 from inferlab.grading import sandbox, wire
 
 DEFAULT_MEMORY_MB = int(os.environ.get("INFERLAB_GRADE_MEMORY_MB", "6144"))
@@ -35,14 +36,10 @@ class ChildTimeout(RuntimeError):
     """The submission's process did not answer in time."""
 
 
-def course_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
 def _deny_list() -> list[str]:
     root = course_root()
     names = ["autograder", "solutions", "tests", "gradebook.db", "submitted", "autograded",
-             "feedback", "exchange", "nbgrader_config.py", ".git"]
+             "feedback", "exchange", "nbgrader_config.py", ".git", ".inferlab"]
     return [str(root / n) for n in names]
 
 
@@ -217,6 +214,13 @@ def _decode(child: "Child", value):
     return value
 
 
+def _spec(fn) -> str:
+    """"module:qualname" of a trusted function; a bare name is one of `inferlab.grading.probes`."""
+    from inferlab.grading import probes
+
+    return probes.spec(getattr(probes, fn) if isinstance(fn, str) and ":" not in fn else fn)
+
+
 class RemoteObject:
     """An object that lives in the submission's process."""
 
@@ -253,7 +257,7 @@ class RemoteObject:
 
     def __iter__(self):
         return iter(_decode(self._child, self._child.request(
-            {"op": "make", "spec": "inferlab.grading.probes:as_list", "args": ({"__ref__": self._ref},)})))
+            {"op": "make", "spec": _spec("as_list"), "args": ({"__ref__": self._ref},)})))
 
     def __call__(self, *args, **kwargs):
         return RemoteMethod(self._child, self._ref, "__call__")(*args, **kwargs)
@@ -283,25 +287,25 @@ class RemoteSubmission:
         return RemoteMethod(self._child, None, name)
 
     def has(self, name: str) -> bool:
-        return bool(self.probe("inferlab.grading.probes:has_name", name))
+        return bool(self.probe(_spec("has_name"), name))
 
     def mro(self, name: str) -> list[str]:
         """Class names along the MRO of the submission's class `name`."""
-        return list(self.probe("inferlab.grading.probes:mro_names", name))
+        return list(self.probe(_spec("mro_names"), name))
 
-    def make(self, spec: str, *args, **kwargs):
-        """Run trusted course code `module:function(*args)` in the submission's process."""
+    def make(self, fn, *args, **kwargs):
+        """Run trusted course code `fn(*args)` (a function of `inferlab`, or its "module:name") in the submission's process."""
         return _decode(self._child, self._child.request(
-            {"op": "make", "spec": spec, "args": _encode_args(args), "kwargs": _encode_args(kwargs)}))
+            {"op": "make", "spec": _spec(fn), "args": _encode_args(args), "kwargs": _encode_args(kwargs)}))
 
-    def probe(self, spec: str, *args, **kwargs):
-        """Run trusted course code `module:function(namespace, *args)` in the submission's process."""
+    def probe(self, fn, *args, **kwargs):
+        """Run trusted course code `fn(namespace, *args)` in the submission's process."""
         return _decode(self._child, self._child.request(
-            {"op": "probe", "spec": spec, "args": _encode_args(args), "kwargs": _encode_args(kwargs)}))
+            {"op": "probe", "spec": _spec(fn), "args": _encode_args(args), "kwargs": _encode_args(kwargs)}))
 
     def traced(self, name: str, *args, **kwargs):
         """Call graded name `name` under the instrumented interpreter: (result, Trace summary)."""
         from inferlab.grading.probes import TraceSummary
 
-        out = self.probe("inferlab.grading.probes:traced", name, *args, **kwargs)
+        out = self.probe(_spec("traced"), name, *args, **kwargs)
         return out["result"], TraceSummary.checked(out["trace"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import time
@@ -10,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from inferlab.grading.checks import CATEGORIES, Check, CheckFailure, load_checks
+from inferlab.grading.asserts import CheckFailure
+from inferlab.grading.checks import CATEGORIES, Check, load_checks
 from inferlab.grading.remote import Child, ChildDied, ChildTimeout, RemoteError, RemoteSubmission
 from inferlab.grading.source import read_cells
 
@@ -62,8 +64,9 @@ class Report:
         for t in self.tests:
             cats[t.category][0] += t.points
             cats[t.category][1] += t.max_points
-        return {"categories": {c: {"earned": e, "possible": p} for c, (e, p) in cats.items() if p > 0},
-                **rubric_score({c: tuple(v) for c, v in cats.items()})}
+        present = {c: (e, p) for c, (e, p) in cats.items() if p > 0}
+        return {"categories": {c: {"earned": e, "possible": p} for c, (e, p) in present.items()},
+                **(rubric_score(present) if present else {"score": 0.0, "band": "poor"})}
 
     def to_json(self) -> dict:
         return {"lab": self.lab, "score": self.score, "max_score": self.max_score,
@@ -85,16 +88,25 @@ class Report:
 
 
 def rubric_score(points: dict) -> dict:
-    """Syllabus §9 weights 40/30/20/10, renormalised over the categories present."""
+    """Syllabus §9: weights 40/30/20/10 renormalised over the categories with possible > 0; the score
+    rounded to 2 decimals, and the band of the rounded score (the answer key of lab09's `rubric_score`)."""
+    if not isinstance(points, dict):
+        raise TypeError(f"points must be a dict of category -> (earned, possible), got {type(points).__name__}")
     num = den = 0.0
-    for cat, w in RUBRIC_WEIGHTS.items():
-        earned, possible = points.get(cat, (0.0, 0.0))
+    for cat, pair in points.items():
+        if cat not in RUBRIC_WEIGHTS:
+            raise ValueError(f"points: unknown category {cat!r}; expected some of {list(RUBRIC_WEIGHTS)}")
+        earned, possible = (float(x) for x in pair)
+        if not (math.isfinite(earned) and math.isfinite(possible) and 0 <= earned <= possible):
+            raise ValueError(f"points[{cat!r}] must have 0 <= earned <= possible, got {pair!r}")
         if possible > 0:
-            num += w * earned / possible
-            den += w
-    score = 100.0 * num / den if den else 0.0
+            num += RUBRIC_WEIGHTS[cat] * earned / possible
+            den += RUBRIC_WEIGHTS[cat]
+    if den == 0:
+        raise ValueError("points: no category with possible > 0")
+    score = round(100.0 * num / den, 2)
     band = "excellent" if score >= 90 else "good" if score >= 80 else "fair" if score >= 70 else "poor"
-    return {"score": round(score, 2), "band": band}
+    return {"score": score, "band": band}
 
 
 def failure_message(e: BaseException) -> str:
@@ -119,17 +131,22 @@ class LoadFailed(RuntimeError):
     """The submission's code could not be loaded at all."""
 
 
-def start_child(cells: list[str], timeout: float, memory_mb: int | None = None, max_dropped: int = 3):
+def start_child(cells: list[str], timeout: float, memory_mb: int | None = None, max_dropped: int = 3,
+                reuse: Child | None = None):
     """A child with the submission loaded, cell by cell.
 
     A cell that kills the process (os._exit, a crash) or hangs past every limit is dropped and
     the load starts again without it, as a notebook whose kernel died there would have the cells
     before it defined: the damage costs the checks that needed that cell, not the whole grade.
+    `reuse`: a live child of an earlier submission to load into first (its namespace is replaced).
     """
     dropped: list[int] = []
     cell_timeout = min(timeout, CELL_TIMEOUT)
     while True:
-        child = Child(memory_mb=memory_mb)
+        if reuse is not None and reuse.alive:
+            child, reuse = reuse, None
+        else:
+            child = Child(memory_mb=memory_mb)
         errors: list[dict] = [{"cell": i, "type": "Dropped", "message": "this cell stopped the process"}
                               for i in dropped]
         current = -1
@@ -166,14 +183,42 @@ def run_check(check: Check, sub, seed: int) -> tuple[bool, str]:
 def grade(lab: str, path, timeout: float | None = None, seed: int | None = None,
           groups: list[str] | None = None, memory_mb: int | None = None) -> Report:
     """Grade one submission with every check of `lab` (or only `groups`)."""
-    t0 = time.monotonic()
+    return grade_many(lab, [path], timeout=timeout, seed=seed, groups=groups, memory_mb=memory_mb)[0]
+
+
+def grade_many(lab: str, paths, timeout: float | None = None, seed: int | None = None,
+               groups: list[str] | None = None, memory_mb: int | None = None) -> list[Report]:
+    """Grade several submissions of `lab`, one after another, in as few sandboxed children as can be.
+
+    Each submission is loaded into a fresh namespace; a child that is still alive after one
+    submission's checks is reused for the next (it saves the start of a process: the imports
+    of torch and Triton). Meant for trusted batches, such as the course's known-wrong
+    submissions: a submission that tampers with the process (an attack) is graded alone with
+    `grade`, as every learner's submission is.
+    """
     checks = load_checks(lab)
-    cells = read_cells(lab, path)  # raises UnreadableSubmission
+    cells_of = [read_cells(lab, p) for p in paths]  # raises UnreadableSubmission
     timeout = timeout or DEFAULT_TIMEOUT
     if seed is None:
         seed = int(os.environ.get("INFERLAB_SEED") or secrets.randbits(31))
-    report = Report(lab=lab, seed=seed)
     items = [c for c in checks.items if groups is None or c.group in groups]
+    reports: list[Report] = []
+    child: Child | None = None
+    try:
+        for cells in cells_of:
+            report, child = _grade_cells(lab, cells, items, timeout, seed, memory_mb, child)
+            reports.append(report)
+    finally:
+        if child is not None:
+            child.close()
+    return reports
+
+
+def _grade_cells(lab: str, cells: list[str], items: list[Check], timeout: float, seed: int,
+                 memory_mb: int | None, reuse: Child | None) -> tuple[Report, Child | None]:
+    """Run `items` on one submission; return its report and the child, if still alive, for reuse."""
+    t0 = time.monotonic()
+    report = Report(lab=lab, seed=seed)
     child: Child | None = None
     broken = ""  # set when the submission cannot be loaded: every later check gets this message
     try:
@@ -184,12 +229,13 @@ def grade(lab: str, path, timeout: float | None = None, seed: int | None = None,
                 if child is not None:
                     child.close()
                 try:
-                    child, errors = start_child(cells, timeout, memory_mb)
+                    child, errors = start_child(cells, timeout, memory_mb, reuse=reuse)
                     if not report.load_errors:
                         report.load_errors = errors
                 except LoadFailed as e:
                     child = None
                     broken = msg = f"the submission could not be loaded: {e}"
+                reuse = None
             if not broken and child is not None:
                 child.deadline = time.monotonic() + (check.timeout or timeout)
                 try:
@@ -202,11 +248,18 @@ def grade(lab: str, path, timeout: float | None = None, seed: int | None = None,
             report.tests.append(Result(check.id, check.points if passed else 0.0, check.points, passed,
                                        check.kind, check.category, check.group, msg,
                                        round(time.monotonic() - c0, 3)))
-    finally:
+    except BaseException:
         if child is not None:
             child.close()
+        raise
+    finally:
+        if reuse is not None and reuse is not child:  # no check ran: the offered child is still ours
+            reuse.close()
     report.seconds = time.monotonic() - t0
-    return report
+    if child is not None and not child.alive:
+        child.close()
+        child = None
+    return report, child
 
 
 def print_report(report: Report, as_json: bool) -> None:

@@ -82,7 +82,6 @@ def install(scratch: str, deny=(), memory_mb: int | None = None, cpu_s: int | No
 
     pkg = os.path.dirname(os.path.abspath(inferlab.__file__))
     trusted = {os.path.join(pkg, "launch.py"), os.path.join(pkg, "grading", "sandbox.py")}
-    ctypes_ok = {"value": False}
 
     def limit(which, value):
         try:
@@ -127,7 +126,7 @@ def install(scratch: str, deny=(), memory_mb: int | None = None, cpu_s: int | No
                 raise SandboxViolation(f"the grader does not allow starting processes ({event})")
         elif event.startswith("ctypes.") and event not in ("ctypes.get_errno", "ctypes.set_errno",
                                                             "ctypes.cdata/buffer", "ctypes.cdata"):
-            if not ctypes_ok["value"] and not _launcher_on_stack(trusted):
+            if not _launcher_on_stack(trusted):
                 raise SandboxViolation(f"the grader does not allow ctypes ({event})")
         elif event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents"):
             raise SandboxViolation(f"the grader does not allow {event}")

@@ -75,5 +75,7 @@ def run_cells(cells: list[str], ns: dict, prefix: str = "cell") -> dict:
 
 def load_solution(lab: str, root: str | Path | None = None) -> dict:
     """The reference solution of `lab` run into a fresh namespace (for benchmarks and demos)."""
-    root = Path(root) if root else Path(__file__).resolve().parents[2]
+    from inferlab import course_root
+
+    root = Path(root) if root else course_root()
     return run_cells(read_cells(lab, root / "solutions" / lab / f"{lab}.ipynb"), {"__name__": f"{lab}_solution"}, lab)

@@ -72,7 +72,7 @@ def causal_mask(n_q, n_k, device=None):
 # %%
 print(causal_mask(2, 5).int())
 
-# %% [test id=lab01_task1 points=4 category=knowledge]
+# %% [test id=lab01_task1]
 from inferlab.grading import check_here
 check_here("lab01", "task1", globals())
 ### BEGIN HIDDEN TESTS
@@ -151,7 +151,7 @@ def attention(q, k, v, mask=None, sm_scale=None):
 _q, _k, _v = torch.randn(1, 2, 3, 8), torch.randn(1, 2, 5, 8), torch.randn(1, 2, 5, 8)
 print(attention(_q, _k, _v, mask=causal_mask(3, 5)).shape)  # torch.Size([1, 2, 3, 8])
 
-# %% [test id=lab01_task2 points=10 category=knowledge]
+# %% [test id=lab01_task2]
 from inferlab.grading import check_here
 check_here("lab01", "task2", globals())
 ### BEGIN HIDDEN TESTS
@@ -217,7 +217,7 @@ def top_k_top_p_filter(logits, top_k=None, top_p=None):
 # %%
 print(top_k_top_p_filter(torch.tensor([2.0, 1.0, 0.5, -1.0]), top_k=3, top_p=0.8))
 
-# %% [test id=lab01_task3 points=8 category=practice]
+# %% [test id=lab01_task3]
 from inferlab.grading import check_here
 check_here("lab01", "task3", globals())
 ### BEGIN HIDDEN TESTS
@@ -264,7 +264,7 @@ def sample_next(logits, temperature=0.0, top_k=None, top_p=None, generator=None)
 # %%
 print(sample_next(torch.tensor([[1.0, 3.0, 3.0], [0.0, 0.0, -1.0]])))  # tensor([1, 0])
 
-# %% [test id=lab01_task4 points=8 category=practice]
+# %% [test id=lab01_task4]
 from inferlab.grading import check_here
 check_here("lab01", "task4", globals())
 ### BEGIN HIDDEN TESTS
@@ -382,7 +382,7 @@ prompt = models.encode("The KV cache")
 out = generate(model, prompt, 16)
 print(repr(models.decode(prompt + out)), "| positions processed:", model.tokens_processed)
 
-# %% [test id=lab01_task5 points=8 category=practice]
+# %% [test id=lab01_task5]
 from inferlab.grading import check_here
 check_here("lab01", "task5", globals())
 ### BEGIN HIDDEN TESTS
@@ -397,7 +397,7 @@ check_here("lab01", "task5", globals(), hidden=True)
 # decode step; the last token is returned, never fed). Without the cache it must redo
 # the prefix each step.
 
-# %% [test id=lab01_task5_perf points=4 category=systems]
+# %% [test id=lab01_task5_perf]
 from inferlab.grading import check_here
 check_here("lab01", "task5_perf", globals())
 ### BEGIN HIDDEN TESTS
@@ -502,7 +502,7 @@ for name, m in (("decode, batch 1", 1), ("prefill, 2048 tokens", 2048)):
     print(f"{name:22s} {f / b:8.1f} FLOP/byte  {roofline_time(f, b, **H100) * 1e6:8.2f} us  "
           f"memory-bound: {is_memory_bound(f, b, **H100)}")
 
-# %% [test id=lab01_task6 points=6 category=systems]
+# %% [test id=lab01_task6]
 from inferlab.grading import check_here
 check_here("lab01", "task6", globals())
 ### BEGIN HIDDEN TESTS

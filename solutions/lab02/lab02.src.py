@@ -68,7 +68,7 @@ def softmax_stats(x):
     ### END SOLUTION
 
 
-# %% [test id=lab02_task1 points=3 category=knowledge]
+# %% [test id=lab02_task1]
 from inferlab.grading import check_here
 check_here("lab02", "task1", globals())
 ### BEGIN HIDDEN TESTS
@@ -97,7 +97,7 @@ def merge_softmax_stats(m_a, l_a, m_b, l_b):
     ### END SOLUTION
 
 
-# %% [test id=lab02_task2 points=3 category=knowledge]
+# %% [test id=lab02_task2]
 from inferlab.grading import check_here
 check_here("lab02", "task2", globals())
 ### BEGIN HIDDEN TESTS
@@ -138,7 +138,7 @@ def online_softmax(x, block_size=128):
     ### END SOLUTION
 
 
-# %% [test id=lab02_task3 points=3 category=knowledge]
+# %% [test id=lab02_task3]
 from inferlab.grading import check_here
 check_here("lab02", "task3", globals())
 ### BEGIN HIDDEN TESTS
@@ -190,7 +190,7 @@ def merge_attention(o_a, lse_a, o_b, lse_b):
     ### END SOLUTION
 
 
-# %% [test id=lab02_task4 points=5 category=systems]
+# %% [test id=lab02_task4]
 from inferlab.grading import check_here
 check_here("lab02", "task4", globals())
 ### BEGIN HIDDEN TESTS
@@ -441,7 +441,7 @@ try:
 except NotImplementedError:
     print("flash_attention is not written yet")
 
-# %% [test id=lab02_task5 points=11 category=practice]
+# %% [test id=lab02_task5]
 from inferlab.grading import check_here
 check_here("lab02", "task5", globals())
 ### BEGIN HIDDEN TESTS
@@ -457,7 +457,7 @@ check_here("lab02", "task5", globals(), hidden=True)
 # clearly fewer K/V bytes than non-causal (skipped tiles); no out-of-bounds access; and
 # the returned tensors hold exactly what a Triton kernel stored (no torch fallback).
 
-# %% [test id=lab02_task5_perf points=9 category=systems]
+# %% [test id=lab02_task5_perf]
 from inferlab.grading import check_here
 check_here("lab02", "task5_perf", globals())
 ### BEGIN HIDDEN TESTS

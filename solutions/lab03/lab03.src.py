@@ -135,7 +135,7 @@ class BlockAllocator:
         return self._refcount[self._check_id(block_id)]
         ### END SOLUTION
 
-# %% [test id=lab03_task1 points=4 category=knowledge]
+# %% [test id=lab03_task1]
 from inferlab.grading import check_here
 check_here("lab03", "task1", globals())
 ### BEGIN HIDDEN TESTS
@@ -146,7 +146,7 @@ check_here("lab03", "task1", globals(), hidden=True)
 # The cost of `allocate` and `free` must not grow with the pool: the check times 2,000
 # allocate/free pairs on pools of 1,000 and of 500,000 blocks, fresh and nearly full, in the same run.
 
-# %% [test id=lab03_task1_perf points=2 category=systems]
+# %% [test id=lab03_task1_perf]
 from inferlab.grading import check_here
 check_here("lab03", "task1_perf", globals())
 ### BEGIN HIDDEN TESTS
@@ -332,7 +332,7 @@ class PagedKVCache:
         lens = torch.tensor([self.seq_len(s) for s in seq_ids], dtype=torch.int32)
         return bt.to(self.device), lens.to(self.device)
 
-# %% [test id=lab03_task2 points=7 category=practice]
+# %% [test id=lab03_task2]
 from inferlab.grading import check_here
 check_here("lab03", "task2", globals())
 ### BEGIN HIDDEN TESTS
@@ -350,7 +350,7 @@ check_here("lab03", "task2", globals(), hidden=True)
 # `free_sequence` of one sharer leaves the block to the others; it is returned to the free list
 # when its last sharer is freed. `fork` is written above, inside `PagedKVCache`.
 
-# %% [test id=lab03_task3 points=10 category=practice]
+# %% [test id=lab03_task3]
 from inferlab.grading import check_here
 check_here("lab03", "task3", globals())
 ### BEGIN HIDDEN TESTS
@@ -558,7 +558,7 @@ def paged_attention_reference(q, k_cache, v_cache, block_tables, context_lens, s
         out[b] = torch.einsum("hl,lhd->hd", torch.softmax(s, -1), v)
     return out
 
-# %% [test id=lab03_task4 points=10 category=practice]
+# %% [test id=lab03_task4]
 from inferlab.grading import check_here
 check_here("lab03", "task4", globals())
 ### BEGIN HIDDEN TESTS
@@ -571,7 +571,7 @@ check_here("lab03", "task4", globals(), hidden=True)
 # `k_cache` and `v_cache`: about the KV inside the contexts (at most the blocks the contexts touch,
 # each read once per KV group), never the whole cache, never an out-of-bounds address.
 
-# %% [test id=lab03_task4_perf points=5 category=systems]
+# %% [test id=lab03_task4_perf]
 from inferlab.grading import check_here
 check_here("lab03", "task4_perf", globals())
 ### BEGIN HIDDEN TESTS
@@ -604,7 +604,7 @@ def kv_memory_waste(seq_lens, max_seq_len, block_size):
             "paged": 1.0 - used / paged if paged else 0.0}
     ### END SOLUTION
 
-# %% [test id=lab03_task5 points=3 category=knowledge]
+# %% [test id=lab03_task5]
 from inferlab.grading import check_here
 check_here("lab03", "task5", globals())
 ### BEGIN HIDDEN TESTS
@@ -681,7 +681,7 @@ def paged_attention_split_kv(q, k_cache, v_cache, block_tables, context_lens, sm
     return o
     ### END SOLUTION
 
-# %% [test id=lab03_task6 points=6 category=frontier]
+# %% [test id=lab03_task6]
 from inferlab.grading import check_here
 check_here("lab03", "task6", globals())
 ### BEGIN HIDDEN TESTS

@@ -224,14 +224,14 @@ class LFUPolicy:
         return key in self._count
         ### END SOLUTION
 
-# %% [test id=lab04_task1 points=7 category=knowledge]
+# %% [test id=lab04_task1]
 from inferlab.grading import check_here
 check_here("lab04", "task1", globals())
 ### BEGIN HIDDEN TESTS
 check_here("lab04", "task1", globals(), hidden=True)
 ### END HIDDEN TESTS
 
-# %% [test id=lab04_task1_perf points=2 category=systems]
+# %% [test id=lab04_task1_perf]
 from inferlab.grading import check_here
 check_here("lab04", "task1_perf", globals())
 ### BEGIN HIDDEN TESTS
@@ -286,7 +286,7 @@ def _token_list(token_ids):
     return list(token_ids)
     ### END SOLUTION
 
-# %% [test id=lab04_task2 points=4 category=systems]
+# %% [test id=lab04_task2]
 from inferlab.grading import check_here
 check_here("lab04", "task2", globals())
 ### BEGIN HIDDEN TESTS
@@ -626,14 +626,14 @@ class TieredKVCache:
         return {"hits": dict(self._hits), "misses": self._misses, "bytes_written": dict(self._written)}
         ### END SOLUTION
 
-# %% [test id=lab04_task3 points=8 category=systems]
+# %% [test id=lab04_task3]
 from inferlab.grading import check_here
 check_here("lab04", "task3", globals())
 ### BEGIN HIDDEN TESTS
 check_here("lab04", "task3", globals(), hidden=True)
 ### END HIDDEN TESTS
 
-# %% [test id=lab04_task3_disk points=5 category=practice]
+# %% [test id=lab04_task3_disk]
 from inferlab.grading import check_here
 check_here("lab04", "task3_disk", globals())
 ### BEGIN HIDDEN TESTS
@@ -657,7 +657,7 @@ for policy in ("lru", "lfu", "fifo"):
     print(f"{policy:4}: {len(keys)} lookups, hit rate {sum(res['hits']) / len(keys):.3f}  hits {s['hits']}"
           f"  bytes written {s['bytes_written']}")
 
-# %% [test id=lab04_task3_trace points=2 category=practice]
+# %% [test id=lab04_task3_trace]
 from inferlab.grading import check_here
 check_here("lab04", "task3_trace", globals())
 ### BEGIN HIDDEN TESTS
@@ -685,7 +685,7 @@ def longest_prefix_hit(cache, token_ids, block_size):
     return n
     ### END SOLUTION
 
-# %% [test id=lab04_task4 points=3 category=systems]
+# %% [test id=lab04_task4]
 from inferlab.grading import check_here
 check_here("lab04", "task4", globals())
 ### BEGIN HIDDEN TESTS
@@ -771,14 +771,14 @@ def dequantize_int8(q, scale):
     return q.to(torch.float32) * scale.to(torch.float32)
     ### END SOLUTION
 
-# %% [test id=lab04_task5 points=6 category=practice]
+# %% [test id=lab04_task5]
 from inferlab.grading import check_here
 check_here("lab04", "task5", globals())
 ### BEGIN HIDDEN TESTS
 check_here("lab04", "task5", globals(), hidden=True)
 ### END HIDDEN TESTS
 
-# %% [test id=lab04_task5_perf points=2 category=systems]
+# %% [test id=lab04_task5_perf]
 from inferlab.grading import check_here
 check_here("lab04", "task5_perf", globals())
 ### BEGIN HIDDEN TESTS
@@ -821,7 +821,7 @@ def h2o_keep_indices(scores, budget, recent):
     return torch.sort(keep).values.to(torch.long)
     ### END SOLUTION
 
-# %% [test id=lab04_task6 points=4 category=frontier]
+# %% [test id=lab04_task6]
 from inferlab.grading import check_here
 check_here("lab04", "task6", globals())
 ### BEGIN HIDDEN TESTS

@@ -135,7 +135,7 @@ def all_reduce_demo(x):
 if DEMO:
     print(launch(all_reduce_demo, 4, torch.ones(7)))  # 1+2+3+4 = 10 everywhere
 
-# %% [test id=lab05_task1 points=7 category=systems]
+# %% [test id=lab05_task1]
 from inferlab.grading import check_here
 check_here("lab05", "task1", globals())
 ### BEGIN HIDDEN TESTS
@@ -160,7 +160,7 @@ def ring_reduce_scatter(tensor):
     return chunks[r].clone()
     ### END SOLUTION
 
-# %% [test id=lab05_task2 points=3 category=systems]
+# %% [test id=lab05_task2]
 from inferlab.grading import check_here
 check_here("lab05", "task2", globals())
 ### BEGIN HIDDEN TESTS
@@ -187,7 +187,7 @@ def ring_all_gather(chunk):
     return out
     ### END SOLUTION
 
-# %% [test id=lab05_task3 points=3 category=systems]
+# %% [test id=lab05_task3]
 from inferlab.grading import check_here
 check_here("lab05", "task3", globals())
 ### BEGIN HIDDEN TESTS
@@ -240,7 +240,7 @@ if DEMO:
     ref = F.gelu(x.double() @ w_up.double()) @ w_down.double()
     print("max error vs unsharded:", max((o.double() - ref).abs().max().item() for o in outs))
 
-# %% [test id=lab05_task4 points=5 category=practice]
+# %% [test id=lab05_task4]
 from inferlab.grading import check_here
 check_here("lab05", "task4", globals())
 ### BEGIN HIDDEN TESTS
@@ -266,7 +266,7 @@ def pipeline_bubble_fraction(num_stages, num_microbatches):
     return (p - 1) / (m + p - 1)
     ### END SOLUTION
 
-# %% [test id=lab05_task5 points=2 category=knowledge]
+# %% [test id=lab05_task5]
 from inferlab.grading import check_here
 check_here("lab05", "task5", globals())
 ### BEGIN HIDDEN TESTS
@@ -308,7 +308,7 @@ def allreduce_time(nbytes, world_size, alpha, beta, algorithm="ring"):
     return math.log2(p) * (alpha + nbytes * beta)
     ### END SOLUTION
 
-# %% [test id=lab05_task6 points=3 category=knowledge]
+# %% [test id=lab05_task6]
 from inferlab.grading import check_here
 check_here("lab05", "task6", globals())
 ### BEGIN HIDDEN TESTS

@@ -1,27 +1,13 @@
-"""Trusted course code that runs beside the submission: look-ups and measurements.
+"""Triton kernels measured: the instrumented interpreter's bytes, FLOPs and out-of-bounds lanes.
 
-Each probe is `f(namespace, *args)` and returns plain data. The grader calls them
-through `sub.probe(...)` (in the sandboxed child) and a learner's kernel calls the
-same functions directly, so the two front doors measure alike.
+`traced(ns, name, *args)` calls a submission's kernel wrapper under `inferlab.memtrace` and
+returns its result with a plain summary of what it moved; `TraceSummary` reads it in the grader.
 """
 from __future__ import annotations
 
 import torch
 
-
-def has_name(ns, name: str) -> bool:
-    return name in ns
-
-
-def mro_names(ns, name: str) -> list[str]:
-    obj = ns.get(name)
-    if not isinstance(obj, type):
-        raise TypeError(f"`{name}` should be a class, got {type(obj).__name__}")
-    return [k.__name__ for k in obj.__mro__]
-
-
-def as_list(obj) -> list:
-    return list(obj)
+from inferlab.grading.probes.integrity import tampered_names
 
 
 def warm_interpreter() -> None:
@@ -47,55 +33,6 @@ def warm_interpreter() -> None:
         pass
 
 
-_SEAL: dict | None = None
-
-
-def _watched() -> dict:
-    """Every object a measurement relies on, by name, so that a replacement shows."""
-    import triton.runtime.interpreter as interp
-
-    import inferlab.memtrace as mt
-
-    out = {}
-    for owner_name, owner in (("memtrace", mt), ("probes", __import__(__name__, fromlist=["x"])),
-                              ("Trace", mt.Trace), ("Launch", mt.Launch), ("ArgStats", mt.ArgStats),
-                              ("GridExecutor", interp.GridExecutor),
-                              ("InterpreterBuilder", getattr(interp, "InterpreterBuilder", object))):
-        for k, v in list(vars(owner).items()):
-            if owner_name in ("memtrace", "probes") and not callable(v) and not isinstance(v, type):
-                continue
-            out[f"{owner_name}.{k}"] = id(v)
-    try:
-        import inferlab.models.llama as llama
-
-        for cname, cls in vars(llama).items():
-            if isinstance(cls, type) and cls.__module__ == llama.__name__:
-                for k, v in list(vars(cls).items()):
-                    out[f"models.{cname}.{k}"] = id(v)
-    except ImportError:  # pragma: no cover - the model is optional for kernels-only labs
-        pass
-    for k in ("equal", "nan_to_num", "as_tensor"):
-        out[f"torch.{k}"] = id(getattr(torch, k))
-    for k in ("clone", "reshape", "to", "float", "data_ptr", "numel", "element_size", "stride", "detach",
-              "permute", "dim", "__eq__"):
-        out[f"Tensor.{k}"] = id(getattr(torch.Tensor, k))
-    return out
-
-
-def seal() -> None:
-    """Remember the measuring code as it is before a submission runs (called by the grader's child)."""
-    global _SEAL
-    _SEAL = _watched()
-
-
-def tampered_names() -> list[str]:
-    """Names of measuring code replaced since `seal()`."""
-    if _SEAL is None:
-        return []
-    now = _watched()
-    return sorted(k for k, v in _SEAL.items() if now.get(k) != v)
-
-
 def _tensors(value, out):
     if isinstance(value, torch.Tensor):
         out.append(value)
@@ -106,14 +43,6 @@ def _tensors(value, out):
         for v in value.values():
             _tensors(v, out)
     return out
-
-
-def _span(t: torch.Tensor) -> tuple[int, int]:
-    start = t.data_ptr()
-    if t.numel() == 0:
-        return start, start
-    last = sum((s - 1) * st for s, st in zip(t.shape, t.stride())) * t.element_size()
-    return start, start + last + t.element_size()
 
 
 class _LaunchSnapshots:
@@ -211,7 +140,7 @@ class TraceSummary:
     @classmethod
     def checked(cls, data: dict) -> "TraceSummary":
         """The summary, or a CheckFailure when the measuring code was replaced during the call."""
-        from inferlab.grading.checks import CheckFailure
+        from inferlab.grading.asserts import CheckFailure
 
         if data.get("tampered"):
             names = ", ".join(data.get("tampered_names") or []) or "the interpreter's launch"
@@ -231,31 +160,3 @@ class TraceSummary:
     def __repr__(self) -> str:
         return (f"TraceSummary(launches={self.num_launches}, loaded={self.bytes_loaded} B, "
                 f"stored={self.bytes_stored} B, dot_flops={self.dot_flops}, oob={self.oob_count})")
-
-
-def counted_call(ns, name: str, model, *args, **kwargs) -> dict:
-    """Call `ns[name](model, *args)` and count the token positions it sends through
-    layer 0's `qkv`, with a wrapper whose counter the submission cannot reach; also
-    report the model's own `tokens_processed` delta. A fair implementation shows the
-    same number both ways."""
-    fn = ns.get(name)
-    if fn is None:
-        raise NameError(f"the submission does not define `{name}`")
-    layer = model.layers[0]
-    method = type(layer).qkv.__get__(layer)
-    count = [0]
-
-    def qkv(x, positions, *a, **k):
-        count[0] += int(x.shape[0]) * int(x.shape[1])
-        return method(x, positions, *a, **k)
-
-    before = tampered_names()
-    own_before = int(model.tokens_processed)
-    object.__setattr__(layer, "qkv", qkv)
-    try:
-        result = fn(model, *args, **kwargs)
-        intact = layer.__dict__.get("qkv") is qkv
-    finally:
-        layer.__dict__.pop("qkv", None)
-    return {"result": result, "tokens": count[0], "own_tokens": int(model.tokens_processed) - own_before,
-            "tampered": bool(before or tampered_names() or not intact)}

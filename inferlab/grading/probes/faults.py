@@ -1,4 +1,4 @@
-"""Disk faults for a KV cache's disk tier: what a crash, a bad sector or an operator does to its files.
+"""Fault injection: disk faults for a KV cache's disk tier: what a crash, a bad sector or an operator does to its files.
 
 Run in the process that owns the cache (the grader calls them through `sub.make`),
 on a folder made there by `fresh_folder`. Block files are told apart from any small
