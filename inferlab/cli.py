@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     from inferlab.interview.cli import add_parser as add_interview_parser
 
     add_interview_parser(sub)
+    from inferlab.serve import add_parser as add_serve_parser
+
+    add_serve_parser(sub)
     args = p.parse_args(argv)
     return args.fn(args)
 
