@@ -35,11 +35,23 @@ import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import header, load_solution, percentile  # noqa: E402
+from benchmarks.common import header, percentile, solution_cells  # noqa: E402
 from inferlab import disagg_sim, models  # noqa: E402
 from inferlab.launch import launch  # noqa: E402
 
 KV_BYTES_PER_TOKEN = 2 * 4 * 2 * 32 * 4
+
+
+def load_solution_module():
+    """The reference as an importable module (spawned NCCL ranks import the router and workers by name)."""
+    import importlib
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="lab06-solution-")
+    Path(folder, "lab06_solution.py").write_text("\n\n".join(solution_cells("lab06")), encoding="utf-8")
+    sys.path.insert(0, folder)
+    os.environ["PYTHONPATH"] = folder + os.pathsep + os.environ.get("PYTHONPATH", "")
+    return vars(importlib.import_module("lab06_solution"))
 
 
 def _backend() -> str:
@@ -149,7 +161,7 @@ def _summary(records, ttft_slo, tpot_slo, goodput):
 
 
 def serving_table(n, rate, ttft_slo, tpot_slo, seed=0) -> dict:
-    ns = load_solution("lab06")
+    ns = load_solution_module()
     reqs = disagg_sim.bursty_workload(n, rate, prompt_len=(16, 400), output_len=(8, 32), seed=seed)
     g = torch.Generator().manual_seed(seed)
     prompts = [torch.randint(0, 512, (r.prompt_len,), generator=g).tolist() for r in reqs]
@@ -167,10 +179,14 @@ def serving_table(n, rate, ttft_slo, tpot_slo, seed=0) -> dict:
                                               num_blocks=256)
     out["disaggregated (1 prefill + 1 decode)"] = _summary(records, ttft_slo, tpot_slo, ns["goodput"])
     same = tokens == colo_tokens
+    model = models.load("target")
+    greedy = all(t == models.greedy_reference(model, p, max_new) for t, p in zip(tokens, prompts))
+    out["tokens_equal_greedy"] = greedy
     print(f"\n2 · serving {n} requests, {rate}/s bursty, {max_new} new tokens, SLOs TTFT <= {ttft_slo} s, "
-          f"TPOT <= {tpot_slo} s (same tokens both ways: {same})")
+          f"TPOT <= {tpot_slo} s (same tokens both ways: {same}; "
+          f"disaggregated equal to greedy generation: {greedy})")
     print(f"{'':38} {'TTFT p50':>9} {'TTFT p90':>9} {'TPOT p50':>9} {'TPOT p90':>9} {'goodput':>8}")
-    for name, s in out.items():
+    for name, s in [(k, v) for k, v in out.items() if isinstance(v, dict)]:
         print(f"{name:38} {s['ttft_p50'] * 1e3:>7.1f}ms {s['ttft_p90'] * 1e3:>7.1f}ms {s['tpot_p50'] * 1e3:>7.1f}ms "
               f"{s['tpot_p90'] * 1e3:>7.1f}ms {s['goodput']:>6.2f}/s")
     return {"rows": out, "same_tokens": same}
