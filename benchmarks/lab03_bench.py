@@ -38,17 +38,20 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 H, H_KV, D = 32, 8, 128
-CASES = [(1, 32768), (4, 16384), (16, 8192), (64, 4096), (128, 2048), (256, 2048)]
-BLOCK_SIZES = (16, 32)
+CASES = [(b, ctx) for b in (1, 4, 16, 64, 256) for ctx in (1024, 4096, 32768)]  # issue 14: 1 x 1k ... 256 x 32k
+BLOCK_SIZES = (16,)
 PARTITION = 512
 DEVICE = "cuda"
 
 
-def bench(fn, rep=50) -> float:
-    """Median seconds per call (CUDA events, L2 flushed between calls); --smoke: one wall-clock call."""
+def bench(fn, rep=50, full=False):
+    """Median seconds per call (CUDA events, L2 flushed between calls); --smoke: one wall-clock call.
+    full=True: the whole summary (median, p10, p90, host: the time for the call to return on the host)."""
     if DEVICE == "cpu":  # the interpreter: the numbers mean nothing
-        return time_call(fn, warmup=0, rep=1, device="cpu")["median"]
-    return time_call(fn, warmup=5, rep=rep, flush_l2=True, device=DEVICE)["median"]
+        t = time_call(fn, warmup=0, rep=1, device="cpu")
+    else:
+        t = time_call(fn, warmup=5, rep=rep, flush_l2=True, device=DEVICE)
+    return t if full else t["median"]
 
 
 def copy_bandwidth() -> float:
@@ -114,7 +117,8 @@ def run(args) -> None:
           "paged and split are the public functions")
     head = (f"{'B':>4} {'ctx':>6} {'bs':>3} {'KV MiB':>7} | {'paged us':>9} {'TB/s':>5} {'%copy':>6} | "
             f"{'kernel us':>9} {'%copy':>6} | "
-            f"{'split us':>9} {'TB/s':>5} {'%copy':>6} | {'SDPA us':>8} {'TB/s':>5} {'%copy':>6} | {'paged/SDPA':>10}")
+            f"{'split us':>9} {'TB/s':>5} {'%copy':>6} | {'SDPA us':>8} {'TB/s':>5} {'%copy':>6} | {'paged/SDPA':>10} "
+            f"{'splits':>6} {'host us':>7}")
     print(head)
     print("-" * len(head))
     for b, ctx in CASES:
@@ -125,7 +129,9 @@ def run(args) -> None:
             out = paged(q, kc, vc, bt, lens)
             ref = sdpa_decode(q, k, v)
             bad = (out.float() - ref.float()).abs().max().item()
-            t_p = bench(lambda: paged(q, kc, vc, bt, lens))
+            s_p = bench(lambda: paged(q, kc, vc, bt, lens), full=True)
+            t_p = s_p["median"]
+            n_split = ns["_choose_split"](b, H_KV, bt.shape[1] * bs, q.device)[0]  # what paged_attention picked
             t_k = bench(lambda: kernel_only(q, kc, vc, bt, lens))
             t_s = bench(lambda: sdpa_decode(q, k, v))
             t_x = bench(lambda: split(q, kc, vc, bt, lens, partition_size=PARTITION)) if b == 1 else None
@@ -133,48 +139,37 @@ def run(args) -> None:
             xs = (f"{t_x * 1e6:9.1f} {bw(t_x) / 1e12:5.2f} {bw(t_x) / copy_bw:6.1%}" if t_x else f"{'-':>9} {'':5} {'':6}")
             print(f"{b:4d} {ctx:6d} {bs:3d} {kv_bytes / 2**20:7.0f} | {t_p * 1e6:9.1f} {bw(t_p) / 1e12:5.2f} "
                   f"{bw(t_p) / copy_bw:6.1%} | {t_k * 1e6:9.1f} {bw(t_k) / copy_bw:6.1%} | {xs} | {t_s * 1e6:8.1f} {bw(t_s) / 1e12:5.2f} {bw(t_s) / copy_bw:6.1%} | "
-                  f"{t_s / t_p:10.2f}" + (f"   (max err {bad:.1e})" if bad > 1e-2 else ""))
+                  f"{t_s / t_p:10.2f} {n_split:6d} {s_p['host'] * 1e6:7.1f}" + (f"   (max err {bad:.1e})" if bad > 1e-2 else ""))
             del q, kc, vc, bt, lens, k, v
             if DEVICE == "cuda":
                 torch.cuda.empty_cache()
-    print("targets: paged (public) >= 0.95x SDPA at every B x ctx; split >= 70% of copy at B=1, 32k (issue 14)")
+    print("targets: paged (public) >= 0.95x SDPA at every B x ctx, >= 70% of copy at B=1, 32k (issue 14); "
+          "splits = partitions per context paged_attention chose (1 = no split); host = time for the call to return")
     if args.sweep:
         sweep(ns, gen, copy_bw)
 
 
 def sweep(ns, gen, copy_bw) -> None:
-    """Try BLOCK_N / num_warps / num_stages of the paged kernel at 256 x 2048 and the split kernel at 1 x 32k."""
-    import triton
-
-    kernel = ns["_paged_attention_kernel"]
-    cases = ((256, 2048, False), (1, 32768, True)) if DEVICE == "cuda" else ((3, 40, False), (1, 96, True))
-    for b, ctx, split in cases:
+    """Try BLOCK_N / num_warps / num_stages (the lab's PAGED_CONFIG) through the public paged_attention."""
+    cases = ((256, 2048), (1, 32768)) if DEVICE == "cuda" else ((3, 40), (1, 96))
+    default = ns["PAGED_CONFIG"]
+    for b, ctx in cases:
         q, kc, vc, bt, lens, k, v = make_case(b, ctx, 16, gen)
         kv_bytes = b * ctx * H_KV * D * 2 * 2
-        g = H // H_KV
-        num_splits = triton.cdiv(bt.shape[1] * 16, PARTITION) if split else 1
-        o = torch.empty(b, H, num_splits, D, device=DEVICE, dtype=torch.float32 if split else q.dtype)
-        lse = torch.empty(b, H, num_splits, device=DEVICE, dtype=torch.float32)
-        part = PARTITION if split else bt.shape[1] * 16
-        print(f"\nsweep: B={b}, ctx={ctx}, bs=16, {'split (partials only)' if split else 'paged'}")
+        print(f"\nsweep: B={b}, ctx={ctx}, bs=16, public paged_attention (PAGED_CONFIG default {default})")
         grid = ((32, 64, 128), (2, 4, 8), (1, 2, 3)) if DEVICE == "cuda" else ((32, 64), (4,), (2,))
         for block_n in grid[0]:
             for warps in grid[1]:
                 for stages in grid[2]:
-                    def call():
-                        kernel[(b, H_KV, num_splits)](
-                            q, kc, vc, bt, lens, o, lse, D ** -0.5, *q.stride(), *kc.stride(), *vc.stride(),
-                            *bt.stride(), *o.stride(), *lse.stride(), part,
-                            BLOCK_SIZE=16, GROUP=g, GROUP_P=16, D=D, BLOCK_N=block_n, FP32_DOT=DEVICE != "cuda",
-                            SPLIT=split,
-                            num_warps=warps, num_stages=stages)
+                    ns["PAGED_CONFIG"] = (block_n, warps, stages)
                     try:
-                        t = bench(call, rep=30)
+                        t = bench(lambda: ns["paged_attention"](q, kc, vc, bt, lens), rep=30)
                     except Exception as e:  # noqa: BLE001 - out of shared memory etc.
                         print(f"  BLOCK_N {block_n:3d} warps {warps} stages {stages}: {type(e).__name__}")
                         continue
                     print(f"  BLOCK_N {block_n:3d} warps {warps} stages {stages}: {t * 1e6:8.1f} us "
                           f"{kv_bytes / t / 1e12:5.2f} TB/s {kv_bytes / t / copy_bw:6.1%}")
+        ns["PAGED_CONFIG"] = default
         del q, kc, vc, bt, lens, k, v
         if DEVICE == "cuda":
             torch.cuda.empty_cache()
