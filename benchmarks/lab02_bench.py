@@ -30,8 +30,9 @@ import inferlab  # noqa: E402,F401 - before triton: sets TRITON_INTERPRET=1 when
 from benchmarks.common import bench, header, load_solution, tflops  # noqa: E402
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
-# The issue's target on H100 for D=128, N >= 4096: reference / SDPA-flash TFLOP/s.
-TARGET = {False: 1.35, True: 1.25}
+# Issue 14's target on H200 for D=128, N >= 4096: public flash_attention / SDPA-flash, and >= 600 TFLOP/s at the best shape.
+TARGET = {False: 1.5, True: 1.5}
+TARGET_TFLOPS = 600
 
 
 def load_reference() -> dict:
@@ -85,6 +86,7 @@ def main(argv=None) -> int:
     print(head)
     print("-" * len(head))
     misses = []
+    best_tf = 0.0
     for dname in args.dtypes:
         dtype = DTYPES[dname]
         for d in args.dims:
@@ -101,6 +103,7 @@ def main(argv=None) -> int:
                     flops = 4 * b * h * n * n * d * (0.5 if causal else 1.0)
                     tf_ref, tf_sdpa = tflops(flops, s_ref["median"]), tflops(flops, s_sdpa["median"])
                     ratio = tf_ref / tf_sdpa
+                    best_tf = max(best_tf, tf_ref)
                     mark = ""
                     if d == 128 and n >= 4096:
                         ok = ratio >= TARGET[causal]
@@ -111,14 +114,16 @@ def main(argv=None) -> int:
                           f"{t_sdpa:>8.3f} {tf_sdpa:>9.1f} | {ratio:>5.2f}x {err:>8} "
                           f"{s_ref['p10'] * 1e3:>7.3f}-{s_ref['p90'] * 1e3:<7.3f}  {mark}", flush=True)
                     del q, k, v
-    best = ns["_tuned_flash_kernel"]()
-    cache = getattr(best, "cache", {})
+    if "HOPPER_CONFIGS" in ns:  # the fixed configuration table of the Hopper path (no autotuning)
+        print("\nHopper path configs, (padded D, causal) -> (BLOCK_M, BLOCK_N, warps, stages):", ns["HOPPER_CONFIGS"])
+    cache = getattr(ns["_tuned_flash_kernel"](), "cache", {})
     if cache:
-        print("\nautotuned configs (key: N bucket, D, causal, dtypes):")
+        print("teaching-kernel autotune choices (key: N bucket, D, causal):")
         for key, cfg in list(cache.items())[:40]:
             print(f"  {key[:3]}: {cfg}")
-    print(f"\n{len(misses)} configuration(s) below the H100 target (D=128, N>=4096)" if misses
-          else "\nall D=128, N>=4096 configurations meet the target")
+    print(f"best {best_tf:.0f} TFLOP/s (target >= {TARGET_TFLOPS})")
+    print(f"\n{len(misses)} configuration(s) below the target ratio (D=128, N>=4096)" if misses
+          else "\nall D=128, N>=4096 configurations meet the target ratio")
     return 0
 
 
