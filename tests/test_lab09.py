@@ -274,3 +274,13 @@ def test_inferlab_report_on_every_labs_reference_writes_a_page(tmp_path):
     data = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert [lab["lab"] for lab in data["labs"]] == labs
     assert data["overall"] == {"score": 100.0, "band": "excellent"} and not data["weakest"]
+
+
+def test_a_correct_solution_written_differently_scores_full_marks(tmp_path):
+    from conftest import wrong_submission
+    from inferlab.grading.runner import grade
+
+    alt = ROOT / "tests" / "submissions" / "lab09" / "alt_written_differently.py"
+    report = grade("lab09", wrong_submission("lab09", alt, tmp_path))
+    failed = [f"{t.id}: {t.message}" for t in report.tests if not t.passed]
+    assert not failed, "\n".join(failed)
