@@ -4,7 +4,7 @@ A sequence's `block_table[i]` holds the KV of token positions `[i * block_size, 
 a sequence whose cache holds `c` tokens has exactly `ceil(c / block_size)` blocks. Blocks are
 shared in two ways, both counted by reference counts:
 - prefix caching: a full block is named by a chained key of every token up to its end
-  (`inferlab.workload.block_keys`, hashlib-based, the same in every process); a new prompt
+  (`inferlab.traces.block_keys`, hashlib-based, the same in every process); a new prompt
   whose leading full blocks have known keys takes those blocks instead of recomputing them.
   A freed block keeps its key until the free list hands it out again (least recently freed first).
 - `fork(parent, child)`: the child shares every block; a later write into a shared, partly
@@ -14,7 +14,7 @@ Every method is a check/act pair: `can_X` answers without changing anything, `X`
 from __future__ import annotations
 
 from inferlab.engine.sequence import Sequence
-from inferlab.workload import block_keys
+from inferlab.traces import block_keys
 
 
 class BlockManager:

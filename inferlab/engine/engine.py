@@ -70,6 +70,7 @@ class Engine:
         """Schedule one batch, run the model on it, take its tokens; returns the requests that finished."""
         plan = self.scheduler.schedule()
         if not plan.scheduled:
+            assert not self.has_unfinished(), "the scheduler ran nothing while requests wait"
             return []
         self.runner.copy_blocks(plan.copies)
         ids, positions, info = self.runner.prepare(plan.scheduled)  # (T,), (T,)
