@@ -104,7 +104,7 @@ class ResolvedTask:
     cell: LabCell
     description: str
     groups: tuple[str, ...]
-    given: tuple[str, ...]          # reference sources handed over
+    given: tuple[str, ...]          # sources handed over: the lab's set-up cell, then reference cells
 
     @property
     def lab(self) -> str:
@@ -131,8 +131,9 @@ def resolve(task: CodingTask) -> ResolvedTask:
     desc_i = idx - 1
     while desc_i >= 0 and cells[desc_i].kind != "markdown":
         desc_i -= 1
-    given = tuple(c.source for c in cells if c.kind == "solution"
-                  and any(_defines(c.source, g) for g in task.given))
+    setup = next((c.source for c in cells[:idx] if c.kind == "code"), None)   # the lab's imports
+    given = (() if setup is None else (setup,)) + tuple(
+        c.source for c in cells if c.kind == "solution" and any(_defines(c.source, g) for g in task.given))
     from inferlab.grading.checks import load_checks
 
     known = load_checks(task.lab).groups()

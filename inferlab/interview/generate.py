@@ -209,8 +209,9 @@ def _item_cells(item: Item, answers: bool, level: str) -> list[str]:
               f"for the example check; hidden checks grade it after you submit.\n\n"
               + t.description.replace("## ", "#### "))
         cells = ["# %% [markdown]", _md(md), ""]
-        for src in t.given:
-            cells += ["# %%", "# Given (the course's reference, not graded here):", coding.reference(src), ""]
+        for n, src in enumerate(t.given):
+            what = f"set-up of {t.lab}" if n == 0 else "the course's reference, not graded here"
+            cells += ["# %%", f"# Given ({what}):", coding.reference(src), ""]
         src = t.cell.source if answers else coding.stub(t.cell.source, f"{LAB} · coding task")
         cells += [f"# %% [solution id={LAB}_task]", src, "",
                   f"# %% [test id={LAB}_code points={item.points:g} category={item.category}]",

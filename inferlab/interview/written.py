@@ -167,7 +167,7 @@ register(Written(
      "poor": "confuses model parallelism with data parallelism"},
     deeper=("How does expert parallelism change the picture for MoE models?",),
     shallower=("What is communicated at the end of a tensor-parallel MLP?",),
-    weights={"arch": 1.5, "rd": 1.1},
+    weights={"arch": 2.5, "rd": 1.1, "research": 0.7},
 ))
 
 register(Written(
@@ -192,7 +192,7 @@ register(Written(
      "poor": "cannot say what is transferred or why"},
     deeper=("What happens to a request when its decode worker dies mid-generation?",),
     shallower=("Which phase is compute-bound, and why?",),
-    weights={"arch": 1.6, "eng": 1.1},
+    weights={"arch": 2.5, "eng": 1.1, "research": 0.7},
 ))
 
 # ------------------------------------------------------------------ w3 · practice
@@ -263,7 +263,7 @@ register(Written(
      "poor": "only names products ('use vLLM') without a design"},
     deeper=("How do you share GPUs between the three workloads fairly?",),
     shallower=("Which of the three workloads is most latency-sensitive?",),
-    weights={"arch": 1.6, "rd": 1.1},
+    weights={"arch": 2.5, "rd": 1.1, "research": 0.6},
 ))
 
 # ------------------------------------------------------------------ w4 · frontier
@@ -288,7 +288,7 @@ register(Written(
      "poor": "thinks it approximates the big model's output"},
     deeper=("How does speculative decoding interact with continuous batching?",),
     shallower=("Why can the target check several tokens at the cost of one?",),
-    weights={"research": 1.5},
+    weights={"research": 2.5, "arch": 0.8},
 ))
 
 register(Written(
@@ -334,5 +334,5 @@ register(Written(
      "poor": "cannot name a recent technique"},
     deeper=("Which of your two would you bet a team on, and how would you measure success?",),
     shallower=("Name one recent technique that made decoding faster.",),
-    weights={"research": 1.6, "arch": 1.1},
+    weights={"research": 2.5, "arch": 0.6},
 ))

@@ -144,6 +144,16 @@ check_here("lab10", "q04", globals())
 # - `free(block_id)` of a free or unknown block raises `ValueError` naming `block_id`, and changes nothing.
 # - Both must be O(1): never scan the free list or the reference counts (no `list.pop(0)`, no `min(...)`).
 
+# %%
+# Given (set-up of lab03):
+import inferlab  # noqa: F401  first: sets TRITON_INTERPRET=1 when there is no GPU, before triton is imported
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
 # %% [solution id=lab10_task]
 class OutOfBlocksError(RuntimeError):
     """No free KV block is left."""
