@@ -57,6 +57,7 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.Autograde.autograde_preprocessors = [
+    "inferlab.interview.nbgrader.InterviewNotes",  # lab10: the submitter's interview; grader notes
     plugins.SandboxedExecute,
     plugins.GradeOutOfProcess,
     "nbgrader.preprocessors.IgnorePattern",

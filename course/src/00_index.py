@@ -28,7 +28,7 @@
 # | 7 | Continuous batching and speculative decoding | 综合应用与前沿技术 | coming | coming |
 # | 8 | Capstone: a small serving engine | 实践案例与问题解决 | coming | coming |
 # | 9 | Measurement and scoring: honest benchmarks, TTFT/TPOT/ITL, load tests, bootstrap CI, the rubric | 评分标准与考核重点 | [09 · measurement](09_measurement.ipynb) | [lab09](../labs/lab09/lab09.ipynb) |
-# | 10 | Mock interview (`inferlab interview`) | 面试建议与注意事项 | coming | coming |
+# | 10 | Mock interview (`inferlab interview`) | 面试建议与注意事项 | [10 · mock interview](10_mock_interview.ipynb) | [lab10](../labs/lab10/lab10.ipynb) (sample; `inferlab interview new` for yours) |
 #
 # The grading rubric follows syllabus §9: every check of every lab belongs to one category —
 # **knowledge** 知识掌握 (40%), **systems** thinking 系统思维 (30%), **practice** 实践应用 (20%),
