@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from inferlab.engine import BlockManager, Sequence
 from inferlab.grading import CheckFailure, Checks, answers, assert_close, assert_equal, inputs, require
 from inferlab.grading.answers import cdiv as _cdiv
 from inferlab.grading.asserts import exception_names, raises, unchanged
@@ -23,58 +24,41 @@ checks = Checks("lab03")
 
 
 class _Model:
-    """What a paged KV cache must hold: abstract blocks with refcounts, tables, lengths, KV."""
+    """What a paged KV cache must hold: the course engine's BlockManager (refcounts, fork, copy-on-write) + each KV."""
 
     def __init__(self, num_blocks, block_size, h_kv, d):
         self.n, self.bs, self.h_kv, self.d = num_blocks, block_size, h_kv, d
-        self.tables: dict = {}
+        self.blocks = BlockManager(num_blocks, block_size)
+        self.seqs: dict = {}  # seq -> engine Sequence (its block_table and cached token count)
         self.kv: dict = {}  # seq -> (k, v) (L, H_kv, D) float32
-        self.refs: dict[int, int] = {}  # abstract block -> refcount
-        self.next_block = 0
+
+    @property
+    def tables(self) -> dict:
+        return {s: seq.block_table for s, seq in self.seqs.items()}
 
     def free_count(self):
-        return self.n - len(self.refs)
-
-    def _new_block(self):
-        b = self.next_block
-        self.next_block += 1
-        self.refs[b] = 1
-        return b
-
-    def _drop(self, b):
-        self.refs[b] -= 1
-        if self.refs[b] == 0:
-            del self.refs[b]
+        return self.blocks.num_free_blocks
 
     def add(self, s):
-        self.tables[s] = []
+        self.seqs[s] = Sequence(s, [], 0)
         self.kv[s] = (torch.zeros(0, self.h_kv, self.d), torch.zeros(0, self.h_kv, self.d))
 
     def need(self, s, t):
         """Blocks an append of t tokens takes (copy-on-write included)."""
-        n, table = len(self.kv[s][0]), self.tables[s]
-        cow = n % self.bs != 0 and self.refs[table[-1]] > 1
-        return _cdiv(n + t, self.bs) - len(table) + int(cow)
+        return self.blocks.blocks_needed(self.seqs[s], t)
 
     def append(self, s, k, v):
-        n, table = len(self.kv[s][0]), self.tables[s]
-        if n % self.bs != 0 and self.refs[table[-1]] > 1:
-            old = table[-1]
-            table[-1] = self._new_block()
-            self._drop(old)
-        while len(table) * self.bs < n + len(k):
-            table.append(self._new_block())
+        self.blocks.append(self.seqs[s], len(k))
+        self.seqs[s].num_cached_tokens += len(k)
         self.kv[s] = (torch.cat([self.kv[s][0], k]), torch.cat([self.kv[s][1], v]))
 
     def fork(self, p, c):
-        self.tables[c] = list(self.tables[p])
-        for b in self.tables[c]:
-            self.refs[b] += 1
+        self.seqs[c] = Sequence(c, [], 0)
+        self.blocks.fork(self.seqs[p], self.seqs[c])
         self.kv[c] = self.kv[p]
 
     def free(self, s):
-        for b in self.tables.pop(s):
-            self._drop(b)
+        self.blocks.deallocate(self.seqs.pop(s))
         del self.kv[s]
 
 
