@@ -24,7 +24,7 @@
 # | 3 | PagedAttention and memory management | PagedAttention与内存管理 | [03 · PagedAttention](03_paged_attention.ipynb) | [lab03](../labs/lab03/lab03.ipynb) |
 # | 4 | Multi-tier KV cache: eviction, prefix reuse, quantisation | KV Cache多级管理与优化 | [04 · KV cache tiers](04_kv_cache_tiers.ipynb) | [lab04](../labs/lab04/lab04.ipynb) |
 # | 5 | Collectives and model parallelism across GPUs and nodes | 跨节点传输与通信优化 | [05 · collectives](05_collectives.ipynb) | [lab05](../labs/lab05/lab05.ipynb) |
-# | 6 | Prefill/decode disaggregation | PD分离与系统架构优化 | coming | coming |
+# | 6 | Prefill/decode disaggregation: roofline of the two phases, goodput under SLOs, KV handoff, faults, capacity planning | PD分离与系统架构优化 | [06 · disaggregation](06_disaggregation.ipynb) | [lab06](../labs/lab06/lab06.ipynb) |
 # | 7 | Continuous batching and speculative decoding | 综合应用与前沿技术 | coming | coming |
 # | 8 | Capstone: a small serving engine | 实践案例与问题解决 | coming | coming |
 # | 9 | Measurement and scoring: honest benchmarks, TTFT/TPOT/ITL, load tests, bootstrap CI, the rubric | 评分标准与考核重点 | [09 · measurement](09_measurement.ipynb) | [lab09](../labs/lab09/lab09.ipynb) |
