@@ -63,7 +63,8 @@ DEMO = __name__ == "__main__" and os.environ.get("INFERLAB_AUTOGRADE") != "1"  #
 # percentiles by linear interpolation (`numpy.percentile`'s default). When no request has two
 # tokens, `tpot` and `itl` hold `None` for each percentile. `ValueError` naming `records`
 # for an empty list, a record without `arrival`/`token_times`, no tokens, times that go
-# backwards (a first token before the arrival included), or a zero span.
+# backwards (a first token before the arrival included), or a zero span: the helper
+# `_check_records` at the top of the cell does that checking for you.
 
 # %% [solution id=lab09_latency_summary]
 def _check_records(records):
