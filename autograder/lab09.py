@@ -27,7 +27,6 @@ from inferlab.testbench import ToyServer, VirtualClock
 checks = Checks("lab09")
 
 PCTS = ("p50", "p90", "p99")
-MS = 1e-3
 
 
 # ----------------------------------------------------------------------------- task 1 · latency_summary
