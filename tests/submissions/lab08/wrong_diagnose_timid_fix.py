@@ -1,4 +1,4 @@
-# expect-fail: incidents_fix_meets_slo
+# expect-fail: incident_practice, incidents_fix_meets_slo
 """The right causes, timid changes: a few more blocks, twice the request slots, half the chunk, one draft token
 fewer. One change, but not one that meets the SLO."""
 _right_diagnose = diagnose
