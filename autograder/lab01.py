@@ -127,7 +127,7 @@ def causal_mask_square(sub, rng):
         assert_equal(sub.causal_mask(n, n), answers.causal_mask(n, n), name=f"causal_mask({n}, {n})")
 
 
-@checks.check(group="task1", points=2, category="knowledge")
+@checks.check(group="task1", points=2, category="knowledge", visible=True)
 def causal_mask_rectangular(sub, rng):
     """causal_mask(n_q, n_k): the queries are the last n_q of n_k positions (decode: n_q = 1)."""
     sizes = [(1, 1), (1, 9), (3, 17), (16, 17), (17, 129), (129, 130)]
@@ -138,7 +138,7 @@ def causal_mask_rectangular(sub, rng):
                      context="query i may see key j iff j <= i + (n_k - n_q)")
 
 
-@checks.check(group="task1", points=1, category="knowledge")
+@checks.check(group="task1", points=1, category="knowledge", visible=True)
 def causal_mask_rejects_bad_sizes(sub, rng):
     """causal_mask raises ValueError naming n_q / n_k for n_q > n_k or sizes < 1."""
     out = sub.causal_mask(2, 3)  # a valid call first
@@ -184,7 +184,7 @@ def attention_matches_float64_across_dtypes(sub, rng):
                                      f"sm_scale={scale}")
 
 
-@checks.check(group="task2", points=2, category="knowledge")
+@checks.check(group="task2", points=2, category="knowledge", visible=True)
 def attention_broadcasts_masks(sub, rng):
     """Bool masks of shapes (Nk,), (Nq, Nk), (B, 1, 1, Nk), (1, H, Nq, Nk), (B, H, Nq, Nk) broadcast."""
     B, H, Nq, Nk, D = 2, 3, 17, 33, 16
@@ -196,7 +196,7 @@ def attention_broadcasts_masks(sub, rng):
         _check_attention(sub, q, k, v, mask=mask, context=f"mask of shape {shape}")
 
 
-@checks.check(group="task2", points=2, category="knowledge")
+@checks.check(group="task2", points=2, category="knowledge", visible=True)
 def attention_stable_at_logits_1e4(sub, rng):
     """Logits of magnitude 1e4 (both signs) give the exact softmax: subtract the row max before exp."""
     B, H, Nq, Nk, D = 1, 2, 17, 33, 16  # D ** -0.5 = 0.25: every logit below is exact in float32
@@ -210,7 +210,7 @@ def attention_stable_at_logits_1e4(sub, rng):
     _check_attention(sub, q, k, v, mask=answers.causal_mask(Nq, Nk), context="logits ±1e4, fp32, causal mask")
 
 
-@checks.check(group="task2", points=1, category="knowledge")
+@checks.check(group="task2", points=1, category="knowledge", visible=True)
 def attention_fully_masked_rows_give_zeros(sub, rng):
     """A query row whose keys are all masked returns zeros (no NaN); other rows are unchanged."""
     for dtype in (torch.float32, torch.bfloat16):
@@ -226,7 +226,7 @@ def attention_fully_masked_rows_give_zeros(sub, rng):
     _check_attention(sub, q, k, v, mask=torch.zeros(4, dtype=torch.bool), context="every key masked")
 
 
-@checks.check(group="task2", points=1, category="knowledge")
+@checks.check(group="task2", points=1, category="knowledge", visible=True)
 def attention_rejects_bad_input(sub, rng):
     """attention raises ValueError/TypeError naming q, k, v or mask for mismatched shapes and bad masks."""
     q, k, v = inputs.qkv(rng, 1, 2, 5, 6, 8, torch.float32)
@@ -272,7 +272,7 @@ def top_k_exact_sets(sub, rng):
     _check_filtered(sub.top_k_top_p_filter(logits, top_k=5), logits, rank < 5, "float64 logits, top_k=5")
 
 
-@checks.check(group="task3", points=1, category="practice")
+@checks.check(group="task3", points=1, category="practice", visible=True)
 def top_k_ties(sub, rng):
     """With ties at the k-th value top-k keeps every larger logit and k, or all, of the tied ones."""
     cases = [([3.0, 1.0, 3.0, 2.0, 3.0], 2), ([5.0, 4.0, 4.0, 4.0, 1.0], 2), ([1.0, 1.0, 1.0, 1.0], 1),
@@ -320,7 +320,7 @@ def top_p_exact_sets(sub, rng):
                 _check_filtered(out, logits, keep, f"shape {shape}, top_p={p:.4f}")
 
 
-@checks.check(group="task3", points=1, category="practice")
+@checks.check(group="task3", points=1, category="practice", visible=True)
 def top_k_then_top_p(sub, rng):
     """Both filters: top-k first, then top-p over the renormalised top-k probabilities."""
     probs = torch.tensor([0.4, 0.3, 0.2, 0.1], dtype=torch.float64)
@@ -350,7 +350,7 @@ def top_k_then_top_p(sub, rng):
         _check_filtered(out, logits_c, keep, f"random (5, 33) logits, top_k={k}, top_p={p}")
 
 
-@checks.check(group="task3", points=1, category="practice")
+@checks.check(group="task3", points=1, category="practice", visible=True)
 def filter_rejects_bad_args(sub, rng):
     """top_k_top_p_filter raises ValueError/TypeError naming top_p, top_k or logits for bad arguments."""
     x = torch.randn(2, 9, generator=rng)
@@ -377,7 +377,7 @@ def sample_greedy_argmax(sub, rng):
     assert_equal(sub.sample_next(row), row.argmax(), name="sample_next(logits (17,))", context="a 0-d LongTensor")
 
 
-@checks.check(group="task4", points=1, category="practice")
+@checks.check(group="task4", points=1, category="practice", visible=True)
 def sample_greedy_ties_and_shapes(sub, rng):
     """Greedy picks the lowest index on ties; shapes (V,), (1, V), (2, 3, V); fp32/bf16; filters ignored."""
     V = 17
@@ -395,7 +395,7 @@ def sample_greedy_ties_and_shapes(sub, rng):
     assert_equal(sub.sample_next(torch.zeros(V)), torch.tensor(0), name="sample_next(all-equal row)")
 
 
-@checks.check(group="task4", points=2, category="practice")
+@checks.check(group="task4", points=2, category="practice", visible=True)
 def sample_follows_temperature_softmax(sub, rng):
     """20000 draws at temperatures 0.5, 1 and 2.5 follow softmax(logits / T) (total-variation bound)."""
     n, V = 20000, 17
@@ -406,7 +406,7 @@ def sample_follows_temperature_softmax(sub, rng):
         _check_distribution(tokens, torch.softmax(logits.double() / T, -1), n, f"temperature={T}, {n} rows")
 
 
-@checks.check(group="task4", points=2, category="practice")
+@checks.check(group="task4", points=2, category="practice", visible=True)
 def sample_follows_filtered_softmax(sub, rng):
     """Draws with top_k or top_p follow the renormalised softmax of the kept tokens, never a removed one."""
     n, V = 20000, 17
@@ -429,7 +429,7 @@ def sample_follows_filtered_softmax(sub, rng):
     _check_distribution(tokens, probs / probs.sum(), n, "temperature=1, top_p=0.7 over probabilities 0.3, 0.25, 0.2, ...")
 
 
-@checks.check(group="task4", points=1, category="practice")
+@checks.check(group="task4", points=1, category="practice", visible=True)
 def sample_reproducible_with_generator(sub, rng):
     """The same generator seed gives the same tokens; another seed gives other tokens."""
     n, V = 64, 17
@@ -445,7 +445,7 @@ def sample_reproducible_with_generator(sub, rng):
             "draw with the generator argument")
 
 
-@checks.check(group="task4", points=1, category="practice")
+@checks.check(group="task4", points=1, category="practice", visible=True)
 def sample_rejects_bad_temperature(sub, rng):
     """sample_next raises ValueError naming temperature for a negative temperature."""
     logits = torch.randn(3, 17, generator=rng)
@@ -513,7 +513,7 @@ def generate_sampling_uses_seed_and_filters(sub, rng):
                  greedy, name="generate(temperature=5, top_p=1e-6)", context="a tiny top-p keeps only the argmax")
 
 
-@checks.check(group="task5", points=1, category="practice")
+@checks.check(group="task5", points=1, category="practice", visible=True)
 def generate_rejects_bad_input(sub, rng):
     """generate raises ValueError naming prompt_ids / max_new_tokens before running the model."""
     model = sub.make(models.load, "target")
@@ -595,7 +595,7 @@ def kv_cache_bytes_gqa_and_random(sub, rng):
         integer(sub.kv_cache_bytes(*args, **kwargs), expected, what)
 
 
-@checks.check(group="task6", points=1, category="systems")
+@checks.check(group="task6", points=1, category="systems", visible=True)
 def matmul_cost_hand_cases(sub, rng):
     """matmul_cost = (2mnk, (mk + kn + mn) * dtype_bytes) for decode, prefill, awkward and random shapes."""
     cases = [((1, 4096, 4096), 2, (33_554_432, 33_570_816)),  # a decode GEMV of Llama-2-7B, fp16
@@ -613,7 +613,7 @@ def matmul_cost_hand_cases(sub, rng):
         integer(out[1], expected[1], what + " bytes (read A and B, write C)")
 
 
-@checks.check(group="task6", points=1, category="systems")
+@checks.check(group="task6", points=1, category="systems", visible=True)
 def roofline_time_hand_cases(sub, rng):
     """roofline_time = max(flops / peak_flops, bytes / peak_bandwidth) on H100 decode/prefill and random cases."""
     cases = [(33_554_432, 33_570_816, 989e12, 3.35e12),  # decode GEMV: memory time wins
@@ -628,7 +628,7 @@ def roofline_time_hand_cases(sub, rng):
                f"roofline_time(flops={f:.6g}, bytes={b:.6g}, peak_flops={pf:g}, peak_bandwidth={pb:g})", unit="s")
 
 
-@checks.check(group="task6", points=1, category="systems")
+@checks.check(group="task6", points=1, category="systems", visible=True)
 def is_memory_bound_prefill_vs_decode(sub, rng):
     """Decode GEMV and small batches are memory-bound on an H100; large prefills are not."""
     cases = []
@@ -648,7 +648,7 @@ def is_memory_bound_prefill_vs_decode(sub, rng):
                                        f"expected {expected} (intensity {f / b:.1f} FLOP/byte, ridge 295.2)")
 
 
-@checks.check(group="task6", points=1, category="systems")
+@checks.check(group="task6", points=1, category="systems", visible=True)
 def formulas_reject_bad_input(sub, rng):
     """kv_cache_bytes, matmul_cost, roofline_time, is_memory_bound raise ValueError naming a bad argument."""
     out = sub.kv_cache_bytes(2, 2, 4, 8)  # a valid call first

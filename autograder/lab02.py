@@ -51,7 +51,7 @@ def softmax_stats_basic(sub, rng):
         _check_stats(m, l, x, f"softmax_stats of a float32 {tuple(shape)} tensor")
 
 
-@checks.check(group="task1", points=2, category="knowledge")
+@checks.check(group="task1", points=2, category="knowledge", visible=True)
 def softmax_stats_extreme_rows(sub, rng):
     """Entries of magnitude 1e4, -inf entries and all -inf rows: no overflow, (-inf, 0) for empty rows, no NaN."""
     n = inputs.randint(rng, 20, 140)
@@ -128,7 +128,7 @@ def online_softmax_matches_softmax(sub, rng):
                      context=f"x float32 (4, 300), block_size={bs}")
 
 
-@checks.check(group="task3", points=2, category="knowledge")
+@checks.check(group="task3", points=2, category="knowledge", visible=True)
 def online_softmax_hard_inputs(sub, rng):
     """Magnitude 1e4, -inf entries, all -inf rows (zeros), N in {1, 17, 129}, any block size, x's dtype kept."""
     for n, bs, dtype in ((1, 128, torch.float32), (17, 5, torch.float16), (129, 16, torch.bfloat16),
@@ -203,7 +203,7 @@ def merge_attention_random_splits(sub, rng):
             f"max |o| {float(o.abs().max())}, lse {lse.tolist()}")
 
 
-@checks.check(group="task4", points=1, category="systems")
+@checks.check(group="task4", points=1, category="systems", visible=True)
 def merge_attention_rejects_mismatched_shapes(sub, rng):
     """Mismatched o/lse shapes raise ValueError naming the argument (no silent broadcast)."""
     o_a, lse_a = inputs.randn(rng, 2, 3, 16), torch.zeros(2, 3)
@@ -310,7 +310,7 @@ def flash_attention_large_logits(sub, rng):
         _check_lse(lse, lse_ref, ctx)
 
 
-@checks.check(group="task5", points=1, category="practice")
+@checks.check(group="task5", points=1, category="practice", visible=True)
 def flash_attention_rejects_bad_inputs(sub, rng):
     """Unsupported D, causal with Nq != Nk, mismatched shapes or dtypes raise ValueError naming the argument."""
     q, k, v = inputs.qkv(rng, 1, 2, 17, 17, 16, torch.float32)
@@ -388,7 +388,7 @@ def flash_attention_reads_kv_per_query_block(sub, rng):
                         f"ceil(Nq/32) = {limit} times")
 
 
-@checks.check(group="task5_perf", points=2, category="systems", kind="performance")
+@checks.check(group="task5_perf", points=2, category="systems", kind="performance", visible=True)
 def flash_attention_causal_skips_tiles(sub, rng):
     """Causal reads clearly fewer K/V bytes than non-causal: key tiles above the diagonal are skipped."""
     n = 384
@@ -409,7 +409,7 @@ def flash_attention_causal_skips_tiles(sub, rng):
                 f"{limit:.2f}x (and at least 1x)")
 
 
-@checks.check(group="task5_perf", points=1, category="systems", kind="performance")
+@checks.check(group="task5_perf", points=1, category="systems", kind="performance", visible=True)
 def flash_attention_no_out_of_bounds(sub, rng):
     """No load or store outside q, k, v, o, lse for N = 1, 17, 129 and Nq != Nk (mask partial tiles)."""
     for nq, nk, causal in ((17, 17, True), (17, 17, False), (1, 33, False), (129, 129, True), (5, 129, False)):

@@ -176,7 +176,7 @@ def allocator_hands_out_every_block_once(sub, rng):
     assert_equal(alloc.allocate(), ids[3], name="allocate()", context=f"the only free block is {ids[3]}")
 
 
-@checks.check(group="task1", points=1, category="knowledge")
+@checks.check(group="task1", points=1, category="knowledge", visible=True)
 def out_of_blocks_error_is_a_runtime_error(sub, rng):
     """OutOfBlocksError subclasses RuntimeError, and an exhausted allocator raises it."""
     n = int(torch.randint(1, 6, (1,), generator=rng))
@@ -191,7 +191,7 @@ def out_of_blocks_error_is_a_runtime_error(sub, rng):
     assert_equal(alloc.num_free_blocks, 0, name="num_free_blocks", context="after the refused allocate()")
 
 
-@checks.check(group="task1", points=2, category="knowledge")
+@checks.check(group="task1", points=2, category="knowledge", visible=True)
 def refcounts_incref_and_double_free(sub, rng):
     """incref/free keep exact refcounts; a block returns at zero; double or unknown free raises ValueError, changing nothing."""
     pr = inputs.py_random(rng)
@@ -377,7 +377,7 @@ def append_gather_and_slot_mapping(sub, rng):
                      context="the tokens must sit in the cache at their slots")
 
 
-@checks.check(group="task2", points=2, category="practice")
+@checks.check(group="task2", points=2, category="practice", visible=True)
 def bad_input_raises_and_changes_nothing(sub, rng):
     """Wrong shapes, unknown or duplicate ids raise ValueError (TypeError) naming the argument; the cache is unchanged."""
     n, bs, h_kv, d = 10, 4, 2, 8
@@ -422,7 +422,7 @@ def _has_seq(cache, s):
         return False
 
 
-@checks.check(group="task2", points=3, category="practice")
+@checks.check(group="task2", points=3, category="practice", visible=True)
 def out_of_blocks_append_is_all_or_nothing(sub, rng):
     """An append that needs more blocks than are free raises OutOfBlocksError and changes nothing, copy-on-write included."""
     pr = inputs.py_random(rng)
@@ -497,7 +497,7 @@ def fork_shares_blocks_without_copying(sub, rng):
     _check_against_model(cache, model, "after fork('p', 'c') of a 7-token sequence, block size 4")
 
 
-@checks.check(group="task3", points=3, category="practice")
+@checks.check(group="task3", points=3, category="practice", visible=True)
 def fork_then_append_copies_the_shared_block(sub, rng):
     """A child's append copies the shared partly filled last block (the parent's KV never changes), and vice versa."""
     pr = inputs.py_random(rng)
@@ -544,7 +544,7 @@ def fork_then_append_copies_the_shared_block(sub, rng):
                          "the child (a full block is never copied)")
 
 
-@checks.check(group="task3", points=2, category="practice")
+@checks.check(group="task3", points=2, category="practice", visible=True)
 def free_sequence_keeps_shared_blocks_for_the_others(sub, rng):
     """Freeing a parent leaves its blocks to the children; freeing everything returns every block (refcounts 0)."""
     pr = inputs.py_random(rng)
@@ -684,7 +684,7 @@ def paged_attention_awkward_tables(sub, rng):
                          f"{args[3].tolist()}; unused slots hold NaN and 6e4")
 
 
-@checks.check(group="task4", points=3, category="practice")
+@checks.check(group="task4", points=3, category="practice", visible=True)
 def paged_attention_grouped_query_heads(sub, rng):
     """Grouped-query attention: query head h reads KV head h // (H / H_kv), for H / H_kv in {4, 8}; sm_scale honoured; fp16/fp32/bf16."""
     pr = inputs.py_random(rng)
@@ -697,7 +697,7 @@ def paged_attention_grouped_query_heads(sub, rng):
                          f"{str(dtype)[6:]}, sm_scale={scale}", sm_scale=scale)
 
 
-@checks.check(group="task4", points=2, category="practice")
+@checks.check(group="task4", points=2, category="practice", visible=True)
 def paged_attention_rejects_bad_input(sub, rng):
     """context_lens of 0 or past the table, a table of the wrong batch, H % H_kv != 0 raise ValueError naming the argument."""
     q, kc, vc, bt, lens = inputs.paged_inputs(rng, lens=[3, 9], h=2, h_kv=2, d=16, bs=4, dtype=torch.float32,
@@ -719,7 +719,7 @@ def paged_attention_rejects_bad_input(sub, rng):
 # ============================================================================= task 4: what the kernel moves
 
 
-@checks.check(group="task4_perf", points=3, category="systems", kind="performance")
+@checks.check(group="task4_perf", points=3, category="systems", kind="performance", visible=True)
 def paged_attention_reads_only_the_context(sub, rng):
     """Traced: bytes loaded from the caches are those of the blocks inside the contexts (not the cache, not the table's width); no out-of-bounds.
 
@@ -768,7 +768,7 @@ def kv_memory_waste_hand_cases(sub, rng):
         _check_waste(sub.kv_memory_waste(lens, mx, bs), exp, f"kv_memory_waste({lens}, {mx}, {bs})")
 
 
-@checks.check(group="task5", points=2, category="knowledge")
+@checks.check(group="task5", points=2, category="knowledge", visible=True)
 def kv_memory_waste_random_and_bad_input(sub, rng):
     """Random lengths against the formula; a length over max_seq_len, negative, or a block size of 0 raises ValueError."""
     pr = inputs.py_random(rng)
@@ -798,7 +798,7 @@ def split_kv_small(sub, rng):
                      "partition_size=8", partition_size=8)
 
 
-@checks.check(group="task6", points=3, category="frontier")
+@checks.check(group="task6", points=3, category="frontier", visible=True)
 def split_kv_matches_reference(sub, rng):
     """Split-KV with empty partitions (short contexts), GQA, fp32/fp16, NaN in unused slots; partition_size checked."""
     pr = inputs.py_random(rng)

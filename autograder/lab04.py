@@ -111,7 +111,7 @@ def lru_matches_the_reference_on_random_operations(sub, rng):
     _check_policy(sub, rng, "lru")
 
 
-@checks.check(group="task1", points=2, category="knowledge")
+@checks.check(group="task1", points=2, category="knowledge", visible=True)
 def lfu_matches_the_reference_on_random_operations(sub, rng):
     """LFUPolicy (ties by least recent use) equals the reference model on random sequences."""
     _check_policy(sub, rng, "lfu")
@@ -128,7 +128,7 @@ def fifo_matches_the_reference_on_random_operations(sub, rng):
     _check_policy(sub, rng, "fifo", n_seqs=2)
 
 
-@checks.check(group="task1", points=1, category="knowledge")
+@checks.check(group="task1", points=1, category="knowledge", visible=True)
 def policies_reject_bad_calls_and_stay_unchanged(sub, rng):
     """evict() when empty, access/remove of an absent key: KeyError; a second insert: ValueError; state kept."""
     for kind, cls in POLICIES.items():
@@ -194,7 +194,7 @@ def prefix_hashes_one_per_full_block_and_repeatable(sub, rng):
     assert_equal(c, a, name="the hashes without the 5 tokens of the partial block")
 
 
-@checks.check(group="task2", points=2, category="systems")
+@checks.check(group="task2", points=2, category="systems", visible=True)
 def prefix_hashes_chain_every_earlier_block(sub, rng):
     """Changing a token of block j changes hashes j.. and no earlier one; equal blocks at other positions differ."""
     for bs in (1, 3, 16):
@@ -339,7 +339,7 @@ def tiered_cache_matches_the_model_on_random_operations(sub, rng):
         _compare_cache(f"TieredKVCache({caps}, {policy!r})", ops, universe, got, answers.RefCache(names, caps, policy), 32)
 
 
-@checks.check(group="task3", points=1, category="systems")
+@checks.check(group="task3", points=1, category="systems", visible=True)
 def tiered_cache_rejects_bad_input_and_stays_unchanged(sub, rng):
     """Bad tiers, policy, capacity, block or key raise ValueError/TypeError naming it; the cache is unchanged."""
     raises("ValueError", sub.Tier, "hbm", 0, match="capacity", what="Tier('hbm', 0)")
@@ -458,7 +458,7 @@ def disk_tier_survives_a_restart(sub, rng):
                                          f"{'on disk' if k in on_disk else 'only in memory'}")
 
 
-@checks.check(group="task3_disk", points=2, category="practice")
+@checks.check(group="task3_disk", points=2, category="practice", visible=True)
 def disk_tier_never_returns_a_damaged_block(sub, rng):
     """Truncated, bit-flipped, deleted and misplaced files and junk are misses; every intact block is recovered."""
     folder = sub.make(faults.fresh_folder, "kv-faults-")
@@ -495,7 +495,7 @@ def disk_tier_never_returns_a_damaged_block(sub, rng):
             f"4 gets of damaged disk blocks should be 4 misses and no disk hit; stats() says {st}")
 
 
-@checks.check(group="task3_disk", points=1, category="practice")
+@checks.check(group="task3_disk", points=1, category="practice", visible=True)
 def disk_tier_handles_a_vanished_or_wrong_folder(sub, rng):
     """The folder deleted under a live cache gives misses (no crash); a path that is a file is refused."""
     folder = sub.make(faults.fresh_folder, "kv-gone-")
@@ -541,7 +541,7 @@ def longest_prefix_hit_counts_cached_blocks(sub, rng):
     assert_equal(sub.longest_prefix_hit(_cache(sub, [2]), toks, 8), 0, name="an empty cache")
 
 
-@checks.check(group="task4", points=2, category="systems")
+@checks.check(group="task4", points=2, category="systems", visible=True)
 def longest_prefix_hit_stops_at_the_first_missing_block(sub, rng):
     """A gap, a diverging prompt, a missing first block, a short prompt: only leading blocks count."""
     bs = int(torch.randint(3, 9, (1,), generator=rng))
@@ -599,7 +599,7 @@ def quantize_int8_rows(sub, rng):
     _check_quant("quantize_int8(x (4, 33) float32)", x, -1, q, s)
 
 
-@checks.check(group="task5", points=3, category="practice")
+@checks.check(group="task5", points=3, category="practice", visible=True)
 def quantize_int8_every_dim_dtype_and_edge(sub, rng):
     """Awkward shapes, fp32/fp16/bf16, dims 0/1/-1, outlier channels and all-zero slices: the SPEC's bounds."""
     cases = [((129, 64), torch.float16, -1), ((3, 5, 17), torch.float32, 1), ((17, 40), torch.bfloat16, 0),
@@ -616,7 +616,7 @@ def quantize_int8_every_dim_dtype_and_edge(sub, rng):
         _check_quant(f"quantize_int8(x {tuple(shape)} {str(dtype)[6:]}, dim={dim})", x, dim, q, s)
 
 
-@checks.check(group="task5", points=1, category="practice")
+@checks.check(group="task5", points=1, category="practice", visible=True)
 def dequantize_int8_is_q_times_scale(sub, rng):
     """dequantize_int8 returns float32 q * scale (broadcast), exactly."""
     q = torch.randint(-127, 128, (5, 9, 12), generator=rng, dtype=torch.int8)
@@ -626,7 +626,7 @@ def dequantize_int8_is_q_times_scale(sub, rng):
         assert_equal(out, q.float() * s, name=f"dequantize_int8(q (5, 9, 12), scale {sshape})")
 
 
-@checks.check(group="task5", points=1, category="practice")
+@checks.check(group="task5", points=1, category="practice", visible=True)
 def quantize_rejects_bad_input(sub, rng):
     """An integer x, an out-of-range dim, a non-int8 q, a scale of the wrong shape: errors naming them."""
     raises("ValueError", sub.quantize_int8, torch.ones(3, 4, dtype=torch.int32), match="x",
@@ -638,7 +638,7 @@ def quantize_rejects_bad_input(sub, rng):
                   match="scale", what="dequantize_int8(q (3, 4), scale (4, 1))")
 
 
-@checks.check(group="task5_perf", points=2, category="systems", kind="performance")
+@checks.check(group="task5_perf", points=2, category="systems", kind="performance", visible=True)
 def quantize_kernel_reads_x_once_and_writes_q_and_scale_once(sub, rng):
     """Traced: one Triton pass reads x once, stores exactly q and the scales, no out-of-bounds access."""
     x = (torch.randn(37, 96, generator=rng) * 2).to(torch.float16)
@@ -674,7 +674,7 @@ def h2o_keeps_recent_and_heavy_hitters(sub, rng):
     _h2o_case(sub, [0.1, 0.9, 0.05, 0.3, 0.8, 0.2, 0.7, 0.0, 0.4, 0.6], 5, 2)
 
 
-@checks.check(group="task6", points=2, category="frontier")
+@checks.check(group="task6", points=2, category="frontier", visible=True)
 def h2o_ties_and_edge_budgets(sub, rng):
     """Ties go to the lower position; N <= budget keeps all; recent >= budget, recent 0, budget 0."""
     for n in (1, 7, 33, 130):
@@ -683,7 +683,7 @@ def h2o_ties_and_edge_budgets(sub, rng):
             _h2o_case(sub, scores, budget, recent, label=" (ties to the lower position)")
 
 
-@checks.check(group="task6", points=1, category="frontier")
+@checks.check(group="task6", points=1, category="frontier", visible=True)
 def h2o_rejects_bad_input(sub, rng):
     """A negative budget or recent, or 2-D scores: ValueError naming it."""
     s = torch.rand(8, generator=rng)

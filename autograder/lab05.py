@@ -121,7 +121,7 @@ def ring_all_reduce_matches_all_reduce(sub, rng):
             _check_all_reduce_case(xs, outs, p, dtype, _label(shape, dtype))
 
 
-@checks.check(group="task1", points=2, category="systems", kind="performance")
+@checks.check(group="task1", points=2, category="systems", kind="performance", visible=True)
 def ring_all_reduce_sends_ring_bytes(sub, rng):
     """Each rank sends at most 2(p-1)/p * nbytes + 64p bytes (p = 3, 4; numel 7, 1000, 1003)."""
     for p in (3, 4):
@@ -247,7 +247,7 @@ def tp_mlp_matches_unsharded(sub, rng):
         _run_tp(sub, rng, p, [((5, 8), 8, 10, 6), ((2, 3, 16), 16, 33, 16), ((1, 4), 4, 7, 3)])
 
 
-@checks.check(group="task4", points=2, category="practice", kind="integrity")
+@checks.check(group="task4", points=2, category="practice", kind="integrity", visible=True)
 def tp_mlp_makes_one_all_reduce_of_sharded_partials(sub, rng):
     """On 4 ranks: exactly one all-reduce per forward, nothing else sent, and the ranks' partials differ."""
     for p in (2, 4):

@@ -54,7 +54,7 @@ def cmd_check(args) -> int:
 def cmd_build(args) -> int:
     from inferlab.notebook import build
 
-    build()
+    build(only=args.names or None, run=not args.no_run)
     return 0
 
 
@@ -66,15 +66,35 @@ def cmd_grade(args) -> int:
 
     torch.set_num_threads(1)  # the checks' references are small; leave the cores to the submission
 
+    from inferlab.grading.checks import load_checks
+    from inferlab.grading.runner import progress_line
+
+    labs = sorted(p.stem for p in (ROOT / "autograder").glob("lab[0-9][0-9].py"))
     try:
-        report = grade(args.lab, args.submission, timeout=args.timeout, seed=args.seed)
-    except UnreadableSubmission as e:
-        print(f"inferlab grade: {e}", file=sys.stderr)
-        return 2
+        checks = load_checks(args.lab)
     except ValueError as e:
+        print(f"inferlab grade: {e}; the labs are {', '.join(labs)}", file=sys.stderr)
+        return 2
+    progress = None
+    if not args.json:
+        n = len(checks.items)
+        print(f"grading {args.lab}: {n} checks, each printed as it finishes "
+              f"(a function that does not return is given up after a few seconds)", flush=True)
+        done = [0]
+
+        def progress(result):
+            done[0] += 1
+            print(f"[{done[0]:>2}/{n}]" + progress_line(result)[1:], flush=True)
+
+    try:
+        report = grade(args.lab, args.submission, timeout=args.timeout, seed=args.seed, progress=progress)
+    except (UnreadableSubmission, ValueError) as e:
         print(f"inferlab grade: {e}", file=sys.stderr)
         return 2
-    print_report(report, args.json)
+    if args.json:
+        print_report(report, True)
+    else:
+        print(report.table(lines_per_check=False))
     return 0
 
 
@@ -82,8 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="inferlab", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("check", help="versions, GPU or interpreter mode, lab extensions").set_defaults(fn=cmd_check)
-    sub.add_parser("build", help="regenerate labs/ from solutions/ (and notebooks from their sources)") \
-        .set_defaults(fn=cmd_build)
+    b = sub.add_parser("build", help="regenerate labs/ from solutions/ (and notebooks from their sources)")
+    b.add_argument("names", nargs="*", help="only these labs or lecture numbers (lab03, 03); default all")
+    b.add_argument("--no-run", action="store_true", help="do not execute changed lecture notebooks")
+    b.set_defaults(fn=cmd_build)
     g = sub.add_parser("grade", help="grade a lab notebook (.ipynb) or module (.py)")
     g.add_argument("lab", help="lab01 ... lab10")
     g.add_argument("submission", help="the notebook or module to grade")

@@ -31,6 +31,14 @@ class CellTimeout(BaseException):
     """A notebook cell ran past its time while the submission was loaded (like nbgrader's cell timeout)."""
 
 
+class CallInterrupted(BaseException):
+    """The grader gave up on the call in progress (SIGUSR1): it did not return in time."""
+
+
+def _on_interrupt(signum, frame):
+    raise CallInterrupted("interrupted by the grader: the call did not return in time")
+
+
 class Refs:
     """Objects that stay in this process, named by small integers."""
 
@@ -214,6 +222,7 @@ def main(argv: list[str]) -> None:
     from inferlab.grading import probes, sandbox
 
     probes.seal()
+    signal.signal(signal.SIGUSR1, _on_interrupt)
     sandbox.install_from_env()
     Server(fd_in, fd_out).serve()
 

@@ -28,12 +28,29 @@ class RemoteError(Exception):
         self.type_name, self.mro_names, self.message, self.remote_traceback = type_name, mro, message, tb
 
 
+FIRST_CALL_TIMEOUT = float(os.environ.get("INFERLAB_FIRST_CALL_TIMEOUT", "20"))
+
+
 class ChildDied(RuntimeError):
     """The submission's process ended while the grader was waiting for it."""
+
+    grader_stop = True  # not the submission's exception: `asserts.raises` lets it through
 
 
 class ChildTimeout(RuntimeError):
     """The submission's process did not answer in time."""
+
+    grader_stop = True
+
+
+class Hanging(ChildTimeout):
+    """A graded function did not return from its first call within FIRST_CALL_TIMEOUT (an endless loop?);
+    it is not called again in this grade: every later call of it fails at once with this reason."""
+
+    def __init__(self, key: str, seconds: float, again: bool = False) -> None:
+        self.key, self.seconds, self.again = key, seconds, again
+        super().__init__(f"`{key}` did not return within {seconds:g} s on its first call (an endless loop?); "
+                         + ("not called again: " if again else "") + "the checks that need it fail")
 
 
 def _deny_list() -> list[str]:
@@ -105,9 +122,39 @@ class Child:
         self.fd_to, self.fd_from = w_in, r_out
         self.deadline: float | None = None
         self.alive = True
+        # Graded functions that returned at least once, and those that hung on their first call (shared
+        # by the children of one grade: a function that hung is not called again after a restart).
+        self.returned: set[str] = set()
+        self.hanging: dict[str, float] = {}
+        self.first_call_timeout = FIRST_CALL_TIMEOUT
+
+    def call(self, key: str, req: dict):
+        """A request that runs the submission's function `key`: its first call gets a short time limit."""
+        if key in self.hanging:
+            raise Hanging(key, self.hanging[key], again=True)
+        first = key not in self.returned
+        limit = None
+        if first and self.first_call_timeout:
+            limit = self.first_call_timeout
+            if self.deadline is not None and self.deadline - time.monotonic() <= limit:
+                limit = None  # the check's own deadline comes first: a plain timeout, not a hang
+        try:
+            out = self.request(req, timeout=limit, interrupt=limit is not None)
+        except ChildTimeout:
+            if limit is not None:
+                self.hanging[key] = limit
+                raise Hanging(key, limit) from None
+            raise
+        except RemoteError:
+            self.returned.add(key)
+            raise
+        self.returned.add(key)
+        return out
 
     # -- calls ---------------------------------------------------------------------
-    def request(self, req: dict, timeout: float | None = None):
+    def request(self, req: dict, timeout: float | None = None, interrupt: bool = False):
+        """Send one request and wait for its reply. interrupt: on a timeout, first ask the child to
+        abandon the call (SIGUSR1 raises in its main thread) and keep it if it answers at once."""
         if not self.alive:
             raise ChildDied("the submission's process is gone")
         deadline = self.deadline
@@ -116,9 +163,15 @@ class Child:
         try:
             wire.write_frame(self.fd_to, pickle.dumps(req))
             payload = wire.read_frame(self.fd_from, deadline)
-        except wire.WireTimeout:
-            self.kill()
-            raise ChildTimeout("timed out") from None
+        except wire.WireTimeout as e:
+            payload = self._interrupt() if interrupt and not getattr(e, "partial", True) else None
+            if payload is None:
+                self.kill()
+                raise ChildTimeout("timed out") from None
+            reply = wire.load_from_child(payload) if payload else None
+            if isinstance(reply, dict) and "ok" in reply:
+                return reply["ok"]  # it finished just then
+            raise ChildTimeout("timed out, interrupted") from None
         except (wire.WireError, BrokenPipeError, OSError):
             code = self.kill()
             raise ChildDied(self._death(code)) from None
@@ -134,6 +187,14 @@ class Child:
             raise RemoteError(str(err.get("type")), [str(x) for x in err.get("mro", [])],
                               str(err.get("message")), str(err.get("traceback", "")))
         return reply["ok"]
+
+    def _interrupt(self, grace: float = 3.0) -> bytes | None:
+        """Interrupt the call in progress; the child's reply to it, or None when it did not answer."""
+        try:
+            os.kill(self.proc.pid, signal.SIGUSR1)
+            return wire.read_frame(self.fd_from, time.monotonic() + grace)
+        except (OSError, wire.WireError):
+            return None
 
     def _death(self, code) -> str:
         if code is None:
@@ -237,14 +298,14 @@ class RemoteObject:
             raise AttributeError(name)
         value = self._child.request({"op": "getattr", "target": self._ref, "name": name})
         if isinstance(value, dict) and value.get("__callable__") is True:
-            return RemoteMethod(self._child, self._ref, name)
+            return RemoteMethod(self._child, self._ref, name, self._type_name)
         return _decode(self._child, value)
 
     def __setattr__(self, name: str, value) -> None:
         self._child.request({"op": "setattr", "target": self._ref, "name": name, "value": _encode_args(value)})
 
     def _dunder(self, name, *args):
-        return RemoteMethod(self._child, self._ref, name)(*args)
+        return RemoteMethod(self._child, self._ref, name, self._type_name)(*args)
 
     def __len__(self):
         return int(self._dunder("__len__"))
@@ -260,18 +321,19 @@ class RemoteObject:
             {"op": "make", "spec": _spec("as_list"), "args": ({"__ref__": self._ref},)})))
 
     def __call__(self, *args, **kwargs):
-        return RemoteMethod(self._child, self._ref, "__call__")(*args, **kwargs)
+        return RemoteMethod(self._child, self._ref, "__call__", self._type_name)(*args, **kwargs)
 
 
 class RemoteMethod:
     """A bound method (or a top-level name when ref is None) of the submission."""
 
-    def __init__(self, child: Child, ref: int | None, name: str) -> None:
+    def __init__(self, child: Child, ref: int | None, name: str, owner: str = "") -> None:
         self._child, self._ref, self.__name__ = child, ref, name
+        self._key = f"{owner}.{name}" if owner else name
 
     def __call__(self, *args, **kwargs):
-        value = self._child.request({"op": "call", "target": self._ref, "name": self.__name__,
-                                     "args": _encode_args(args), "kwargs": _encode_args(kwargs)})
+        value = self._child.call(self._key, {"op": "call", "target": self._ref, "name": self.__name__,
+                                             "args": _encode_args(args), "kwargs": _encode_args(kwargs)})
         return _decode(self._child, value)
 
 
@@ -300,7 +362,9 @@ class RemoteSubmission:
 
     def probe(self, fn, *args, **kwargs):
         """Run trusted course code `fn(namespace, *args)` in the submission's process."""
-        return _decode(self._child, self._child.request(
+        key = f"{getattr(fn, '__name__', fn)}({args[0]})" if args and isinstance(args[0], str) else ""
+        send = (lambda req: self._child.call(key, req)) if key else self._child.request
+        return _decode(self._child, send(
             {"op": "probe", "spec": _spec(fn), "args": _encode_args(args), "kwargs": _encode_args(kwargs)}))
 
     def traced(self, name: str, *args, **kwargs):

@@ -55,10 +55,20 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
 
 
 def read_frame(fd: int, deadline: float | None = None) -> bytes:
-    (size,) = struct.unpack("<Q", _read_exact(fd, 8, deadline))
+    """One frame; a WireTimeout before its first byte leaves the channel in step (`e.partial` False)."""
+    try:
+        head = _read_exact(fd, 8, deadline)
+    except WireTimeout as e:
+        e.partial = False  # a header of 8 bytes arrives whole or not at all
+        raise
+    (size,) = struct.unpack("<Q", head)
     if size > MAX_MESSAGE:
         raise WireError(f"message of {size} bytes is over the limit")
-    return _read_exact(fd, size, deadline)
+    try:
+        return _read_exact(fd, size, deadline)
+    except WireTimeout as e:
+        e.partial = True
+        raise
 
 
 # ----------------------------------------------------------------------------- child side
