@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -53,8 +54,9 @@ def answered(iv, src: Path, out: Path, starts: bool = True) -> Path:
         m = re.match(r"start_section\((\d+)\)", cell.source)
         if m and starts:
             n = int(m.group(1))
+            when = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc) + timedelta(minutes=10 * (n - 1))
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
-                                                   text=f"section {n} started at 2026-12-01T09:{10 * (n - 1):02d}:00+00:00\n")]
+                                                   text=f"section {n} started at {when.isoformat()}\n")]
     nbformat.write(nb, out)
     return out
 
@@ -265,7 +267,7 @@ def test_hand_grades_round_trip_through_the_gradebook_into_the_report(room, caps
     expected = (40 * (6 + 5) / 11 + 30 * (8 + 4) / 13 + 20 * (4 + 10 + 3.5) / 19.0 + 10 * 4 / 7) / 100 * 100
     assert rep["rubric"]["score"] == pytest.approx(expected, abs=0.01) and rep["rubric"]["band"] == "excellent"
     assert [s["used_minutes"] for s in rep["sections"]][:7] == [10.0] * 7      # starts 10 minutes apart
-    assert rep["sections"][7]["used_minutes"] == 10.0                            # §8 09:70 = 10:10 .. submitted 10:20
+    assert rep["sections"][7]["used_minutes"] == 10.0                            # §8 10:10 .. submitted 10:20
     assert any(g["section"] == 7 and "07" in g["notebook"] for g in rep["gaps"])
     assert "alice" in out and "revisit" in out
     html = (room.root / ".inferlab/interview/reports/alice.report.html").read_text()
