@@ -219,15 +219,20 @@ def _synthetic_handoff(rank, dev, nccl, synth, reps):
         if rank == 0:
             g = torch.Generator(device=dev).manual_seed(n)
             kvs = [torch.randn(2, n, hkv, d, device=dev, generator=g).to(torch.bfloat16) for _ in range(L)]
-        recv_s, ok = [], True
+        recv_s, ok, host_cs, host_send = [], True, [], []
         for r in range(reps + 1):  # repetition 0 warms up (buffers, communicator)
             req = 1000 * k + r
             dist.barrier()
             if rank == 0:
                 handles = []
                 for i in range(L):
+                    t0 = time.perf_counter()
                     cs = mod.block_checksums(kvs[i], bs).cpu()  # as the prefill worker does
+                    t1 = time.perf_counter()
                     handles += clock(kvs[i], cs, 1, req, 0, i, L, ctrl)
+                    if r > 0:
+                        host_cs.append(t1 - t0)
+                        host_send.append(time.perf_counter() - t1)
                 for h in handles:
                     h.wait()
                 if nccl:
@@ -251,7 +256,9 @@ def _synthetic_handoff(rank, dev, nccl, synth, reps):
                 ok = ok and good
         if rank == 0:
             del kvs
-        out.append({"tokens": n, "recv_s": percentile(recv_s, 50) if recv_s else None, "checksums_ok": ok})
+        out.append({"tokens": n, "recv_s": percentile(recv_s, 50) if recv_s else None, "checksums_ok": ok,
+                    "host_checksum_s": percentile(host_cs, 50) if host_cs else None,
+                    "host_send_s": percentile(host_send, 50) if host_send else None})
     if rank == 0:
         recs = clock.records()
         return [dict(o, **handoff_summary([m for m in recs if m[1] // 1000 == k], skip_reqs={1000 * k}))
@@ -295,6 +302,9 @@ def transfer_table(max_mib: int, reps: int, synth: dict | None) -> dict:
                   f"{f(pl, 15)} {f(s_['busy_GBps'] / pl if pl else None, 6, 2)} {s_['span_median_s'] * 1e3:>15.3f} "
                   f"{f(s_['request_GBps_median'], 12)} {f(pr, 12)} {f(r_['recv_s'] * 1e3, 14, 3)}"
                   f"{'' if r_['checksums_ok'] else '  CHECKSUM MISMATCH'}")
+            print(f"{'':7} sender host time per layer: checksum to CPU {s_['host_checksum_s'] * 1e6:.0f} us, "
+                  f"_send_layer call {s_['host_send_s'] * 1e6:.0f} us; median message busy "
+                  f"{s_['message_s_median'] * 1e6:.0f} us")
         out["synthetic_handoff"] = synth_rows
     return out
 
