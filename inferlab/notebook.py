@@ -11,10 +11,21 @@ into the `.ipynb` that JupyterLab and nbgrader read. Cell markers:
                                                       come from the checks of group task1 (autograder/lab01.py)
     # %% [written id=lab01_q1 points=2 category=knowledge]   manually graded markdown answer
     # %% [markdown locked id=lab01_intro]             a read-only markdown cell
+
+In a lab, every code cell from the first solution cell on is tagged `raises-exception`: Run All
+(JupyterLab, nbclient) goes on past an unwritten task or a failing check, so the learner sees
+the state of every task; nbgrader still counts a test cell's error as 0 points.
+
+Notebooks are stored in Jupyter's normal form (`normal_form`): what JupyterLab writes when an
+untouched notebook is opened and saved, so that opening one changes nothing. Lecture notebooks
+keep their outputs (plots visible before running): a build re-executes one only when its
+cells' sources changed.
 """
 from __future__ import annotations
 
+import json
 import os
+import platform
 import re
 import shlex
 import subprocess
@@ -136,16 +147,99 @@ def parse_percent(text: str, where: str = "<notebook>") -> nbformat.NotebookNode
             cell.metadata["inferlab"] = {"category": opts["category"]}
         cell.pop("id", None)
         blocks[n] = cell
+    if any((c.metadata.get("nbgrader") or {}).get("solution") and c.cell_type == "code" for c in blocks):
+        seen_solution = False
+        for cell in blocks:
+            seen_solution |= bool((cell.metadata.get("nbgrader") or {}).get("solution"))
+            if seen_solution and cell.cell_type == "code":
+                cell.metadata["tags"] = ["raises-exception"]
     nb.cells = blocks
     nb.nbformat, nb.nbformat_minor = 4, 4
     return nb
 
 
-def build_percent(src: Path, dst: Path) -> bool:
-    """Build one notebook; return True when dst changed."""
+RAISES = "raises-exception"
+
+
+def language_info(version: str | None = None) -> dict:
+    """What ipykernel reports and JupyterLab stores on opening a notebook (Python's version included)."""
+    return {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+            "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+            "pygments_lexer": "ipython3", "version": version or platform.python_version()}
+
+
+def _json_numbers(value):
+    """Numbers as JavaScript writes them: 4.0 -> 4 (JupyterLab saves points: 4.0 as 4)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _json_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_numbers(v) for v in value]
+    return value
+
+
+def normal_form(nb, previous: str | None = None) -> str:
+    """The text of `nb` as JupyterLab saves it after opening it with a kernel: full `language_info`,
+    integral numbers as ints, keys sorted, one space indent, a final newline (jupyter_server's
+    nbformat.write). `previous`: the notebook's current text, whose Python version is kept."""
+    nb = nbformat.from_dict(_json_numbers(json.loads(nbformat.writes(nb, version=4))))
+    version = None
+    if previous:
+        try:
+            version = json.loads(previous)["metadata"]["language_info"]["version"]
+        except (ValueError, KeyError, TypeError):
+            version = None
+    nb.metadata["language_info"] = language_info(version)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.setdefault("execution_count", None)
+            cell.setdefault("outputs", [])
+    return nbformat.writes(nb, version=4) + "\n"
+
+
+def cell_sources(nb) -> list:
+    """What a notebook is made of, outputs aside: each cell's type, source and metadata."""
+    return [(c.cell_type, c.source, _json_numbers(dict(c.metadata))) for c in nb.cells]
+
+
+def has_outputs(nb) -> bool:
+    return any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def execute(nb, cwd: Path, timeout: int = 600):
+    """Run a lecture notebook top to bottom (headless, Agg plots); its outputs filled in place."""
+    from nbclient import NotebookClient
+
+    env_backend = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(cwd)}}).execute()
+    finally:
+        if env_backend is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = env_backend
+    return nb
+
+
+def build_percent(src: Path, dst: Path, run: bool = False) -> bool:
+    """Build one notebook; return True when dst changed. A notebook whose cells are unchanged keeps
+    its outputs; run=True executes a changed one (lecture notebooks: outputs committed)."""
     nb = parse_percent(Path(src).read_text(encoding="utf-8"), str(src))
-    new = nbformat.writes(nb, version=4) + "\n"
     old = Path(dst).read_text(encoding="utf-8") if Path(dst).exists() else None
+    old_nb = nbformat.reads(old, as_version=4) if old is not None else None
+    if old_nb is not None and cell_sources(old_nb) == cell_sources(nb) and not (run and not has_outputs(old_nb)):
+        new = normal_form(nbformat.reads(old, as_version=4), old)
+    else:
+        if run:
+            try:
+                execute(nb, Path(dst).parent)
+            except Exception as e:  # noqa: BLE001 - a notebook that does not run yet is still built
+                print(f"warning: {dst} did not run to the end ({type(e).__name__}); stored without all outputs",
+                      file=sys.stderr)
+        new = normal_form(nb, old)
     if old != new:
         Path(dst).write_text(new, encoding="utf-8")
         return True
@@ -162,24 +256,35 @@ def notebook_sources(root: Path) -> list[tuple[Path, Path]]:
 
 
 def build(root: Path | None = None, verbose: bool = True, release_dir: Path | None = None,
-          write_sources: bool = True) -> list[str]:
+          write_sources: bool = True, only: list[str] | None = None, run: bool = True) -> list[str]:
     """Percent sources -> notebooks, then nbgrader generate_assignment solutions/ -> labs/.
 
     Returns the notebooks built from percent sources that changed (or, with
-    write_sources=False, that would change).
+    write_sources=False, that would change: other cells, or not in the normal form).
+    only: build just these (names such as "lab03" or "03": the course notebook and lab of that number).
+    run: execute a lecture notebook whose cells changed, so that it is stored with its outputs.
     """
     root = Path(root) if root else course_root()
+
+    def wanted(name: str) -> bool:
+        return only is None or any(name.startswith(o) or name.startswith(o.removeprefix("lab")) for o in only)
+
     changed = []
     for src, dst in notebook_sources(root):
+        if not wanted(dst.stem):
+            continue
+        lecture = dst.parent.name == "course"
         if write_sources:
-            if build_percent(src, dst):
+            if build_percent(src, dst, run=run and lecture):
                 changed.append(str(dst.relative_to(root)))
         else:
-            new = nbformat.writes(parse_percent(src.read_text(encoding="utf-8"), str(src)), version=4) + "\n"
-            if not dst.exists() or dst.read_text(encoding="utf-8") != new:
+            nb = parse_percent(src.read_text(encoding="utf-8"), str(src))
+            old = dst.read_text(encoding="utf-8") if dst.exists() else None
+            if old is None or cell_sources(nbformat.reads(old, as_version=4)) != cell_sources(nb) \
+                    or normal_form(nbformat.reads(old, as_version=4), old) != old:
                 changed.append(str(dst.relative_to(root)))
     release = Path(release_dir) if release_dir else root / "labs"
-    labs = sorted(p.name for p in (root / "solutions").glob("lab*") if p.is_dir())
+    labs = sorted(p.name for p in (root / "solutions").glob("lab*") if p.is_dir() and wanted(p.name))
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/gradebook.db"
         for lab in labs:
@@ -190,6 +295,9 @@ def build(root: Path | None = None, verbose: bool = True, release_dir: Path | No
             out = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
             if out.returncode != 0:
                 raise RuntimeError(f"nbgrader generate_assignment {lab} failed:\n{out.stdout}\n{out.stderr}")
+            for path in sorted((release / lab).glob("*.ipynb")):  # nbgrader writes points as 4.0
+                text = path.read_text(encoding="utf-8")
+                path.write_text(normal_form(nbformat.reads(text, as_version=4), text), encoding="utf-8")
             if verbose:
                 print(f"built {release.name}/{lab}")
     for c in changed:

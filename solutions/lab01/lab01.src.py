@@ -31,7 +31,7 @@ import torch
 import inferlab
 from inferlab import models
 
-torch.manual_seed(0)
+_ = torch.manual_seed(0)  # (the returned Generator is not printed)
 
 # %% [markdown]
 # ## Task 1 · causal_mask · 因果掩码 (lab01 · task 1)
