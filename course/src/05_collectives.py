@@ -208,6 +208,14 @@ plt.show()
 # large ones want to be split so transfers pipeline (and, on GPUs, GPUDirect RDMA so no copy
 # goes through host memory).
 #
+# Measured on 2 × NVIDIA H200 (NVLink 4 ×18, NCCL 2.28.9, NVLS off; `benchmarks/lab06_bench.py`,
+# solutions/lab06/NOTES.md): NCCL `send`/`recv` GPU 0 -> GPU 1, timed on the GPU, moves 0.6 GB/s
+# at 32 KiB, 23 GB/s at 1 MiB, 153 GB/s at 8 MiB, 251 GB/s at 16 MiB, 359 GB/s at 256 MiB and
+# 371 GB/s at 1 GiB. So alpha is ~45-50 µs of fixed cost per message through torch.distributed,
+# and beta is ~370 GB/s one way. Half the peak needs messages of ~8 MiB. lab06's layer-by-layer KV handoff sends 0.5-32
+# MiB per message for a 7B-like model and reaches 40-67% of this curve: the sender's host work per
+# layer, not the link, sets its pace (course 06 §5).
+#
 # **Collectives** (every rank of a group takes part):
 #
 # | collective | before (rank r holds) | after | bytes sent per rank (ring, large N) | use |
