@@ -323,11 +323,11 @@ def prefix_hits_only_on_equal_prefixes(sub, rng):
     b0, b1 = _prompts(rng, [bs, bs])
     b1[0] = (b0[0] + 1) % V
     whole = _prompts(rng, [3 * bs])[0]
-    prompts = [b0 + c, b1 + c, whole, whole, b0 + c[:bs]]
-    counts = _lengths(rng, 5, 2, 8)
+    prompts = [b0 + c, b1 + c, whole, whole, b0 + c[:bs], c[:bs] + b1]
+    counts = _lengths(rng, 6, 2, 8)
     sizes = dict(num_blocks=64, block_size=bs, max_num_seqs=1, max_num_batched_tokens=64, enable_prefix_caching=True)
     what = (f"LLMEngine(**{sizes}).generate(prompts: A+C, B+C (C equal blocks after different first blocks), "
-            "P, P again (every block cached), A+C[:8])")
+            "P, P again (every block cached), A+C[:8], C[:8]+B (its first block = an earlier second block))")
     ans = _ok(_run(sub, sizes, [{"op": "generate", "prompts": prompts, "max_new_tokens": counts}])[0], what)
     _expect_greedy(ans["tokens"], prompts, counts, what)
     tight_prompts, tight_counts, tight = _tight(rng, 5, 8)
@@ -351,31 +351,45 @@ def prefix_hits_only_on_equal_prefixes(sub, rng):
 
 @checks.check(group="task5", points=2, category="practice")
 def seeded_sampling(sub, rng):
-    """temperature 0.8: 256 seeded requests' first tokens follow softmax(logits / T); a seed gives the same
-    tokens whatever shares the batch."""
-    prompt = _prompts(rng, [5])[0]
-    T, n = 0.8, 256
+    """temperature 0.5: 1024 seeded requests' first tokens follow softmax(logits / T) (binned: top 1, 2, 3, the
+    rest); a seed gives the same tokens whatever shares the batch, another seed others."""
+    T, n = 0.5, 1024
+    model = answers.course_model()
+    for _ in range(64):  # a prompt whose next token is uncertain at T and clearly sharper than at T = 1
+        prompt = _prompts(rng, [5])[0]
+        with torch.no_grad():
+            logits = model(torch.tensor([prompt]))[0, -1].double()
+        order = torch.argsort(logits, descending=True)
+        bins = lambda p: torch.cat([p[order[:3]], p[order[3:]].sum()[None]])  # noqa: E731
+        probs, flat = bins(torch.softmax(logits / T, -1)), bins(torch.softmax(logits, -1))
+        if probs[0] < 0.8 and 0.5 * float((probs - flat).abs().sum()) > 0.25:
+            break
     seed0 = inputs.randint(rng, 0, 10**6)
     reqs = [(prompt, 1, {"temperature": T, "seed": seed0 + i}) for i in range(n)]
-    sizes = dict(num_blocks=128, block_size=8, max_num_seqs=128, max_num_batched_tokens=640)
+    sizes = dict(num_blocks=700, block_size=8, max_num_seqs=256, max_num_batched_tokens=1280)
     what = f"add_request(5-token prompt, 1, temperature={T}, seed=s) for {n} seeds"
-    ans = _ok(_run(sub, sizes, [{"op": "requests", "requests": reqs}], max_calls=200)[0], what)
-    first = [t[0] if t else -1 for t in ans["tokens"]]
-    model = answers.course_model()
-    with torch.no_grad():
-        logits = model(torch.tensor([prompt]))[0, -1].double()
-    probs = torch.softmax(logits / T, dim=-1)
-    distribution(torch.tensor(first, dtype=torch.long), probs, n, what, "softmax(logits / 0.8)")
-    m = 12
-    alone = [(prompt, m, {"temperature": 1.0, "seed": seed0})]
-    crowd = [(p, m, {"temperature": 1.0, "seed": seed0 + 7 + i}) for i, p in enumerate(_prompts(rng, [9, 3, 20]))]
-    crowd.insert(1, (prompt, m, {"temperature": 1.0, "seed": seed0}))
-    out = _run(sub, dict(sizes, max_num_seqs=4), [{"op": "requests", "requests": alone},
-                                                   {"op": "requests", "requests": crowd}], max_calls=200)
-    a, b = _ok(out[0], "a seeded request alone"), _ok(out[-1], "the same request among others")
-    require(a["tokens"][0] == b["tokens"][1] and len(set(map(tuple, b["tokens"]))) > 1,
-            f"a request with temperature 1.0 and seed {seed0} gave {a['tokens'][0]} alone and {b['tokens'][1]} "
+    ans = _ok(_run(sub, sizes, [{"op": "requests", "requests": reqs}], max_calls=2000)[0], what)
+    rank = {int(t): i for i, t in enumerate(order[:3])}
+    binned = [rank.get(t[0], 3) if t else 3 for t in ans["tokens"]]
+    distribution(torch.tensor(binned, dtype=torch.long), probs, n, what + " (tokens binned: top 1, top 2, top 3, rest)",
+                 "softmax(logits / 0.5)")
+    sizes = dict(num_blocks=128, block_size=8, max_num_seqs=4, max_num_batched_tokens=64)
+    m, T2 = 16, 1.5
+    alone = [(prompt, m, {"temperature": T2, "seed": seed0})]
+    crowd = [(p, m, {"temperature": T2, "seed": seed0 + 7 + i}) for i, p in enumerate(_prompts(rng, [9, 3, 20]))]
+    crowd.insert(1, (prompt, m, {"temperature": T2, "seed": seed0}))
+    other = [(prompt, m, {"temperature": T2, "seed": seed0 + 1})]
+    out = _run(sub, sizes, [{"op": "requests", "requests": alone},
+                                                   {"op": "requests", "requests": crowd},
+                                                   {"op": "requests", "requests": other}], max_calls=400)
+    a, b, c = (_ok(o, w) for o, w in zip(out, ("a seeded request alone", "the same request among others",
+                                                "the same prompt with another seed")))
+    require(len(out) == 3, "the seeded runs did not all run")
+    require(a["tokens"][0] == b["tokens"][1],
+            f"a request with temperature {T2} and seed {seed0} gave {a['tokens'][0]} alone and {b['tokens'][1]} "
             "sharing its batches with 3 others: draw from the request's own generator")
+    require(c["tokens"][0] != a["tokens"][0], f"seeds {seed0} and {seed0 + 1} gave the same {m} tokens "
+            f"{a['tokens'][0]} at temperature {T2}: the draws do not depend on the seed")
 
 
 @checks.check(group="task5", points=1, category="practice")
@@ -437,7 +451,7 @@ def server_streams_the_generated_tokens(sub, rng):
 
 @checks.check(group="task6", points=2, category="practice")
 def server_batches_concurrent_clients(sub, rng):
-    """Six clients streaming at once, 20 ms apart: all answered with their greedy tokens; later requests join
+    """Six clients streaming at once, 5 ms apart: all answered with their greedy tokens; later requests join
     running batches (the loop's steps carry several requests)."""
     prompts, counts = _prompts(rng, _lengths(rng, 6, 2, 24)), _lengths(rng, 6, 10, 16)
     out = _serve(sub, "concurrent", prompts, counts)
@@ -460,7 +474,7 @@ def server_disconnect_frees_blocks(sub, rng):
     require(out.get("tokens_read", 0) >= 3, f"the streaming client read {out.get('tokens_read')} tokens before "
             f"leaving: {out.get('error') or out.get('status')}")
     left = out["steps_after_leaving"]
-    require(out["went_idle"] and left <= 20, f"after the client left (3 of 200 tokens read), the engine ran "
+    require(out["went_idle"] and left <= 100, f"after the client left (3 of 200 tokens read), the engine ran "
             f"{left} more steps and {'went' if out['went_idle'] else 'did not go'} idle: abort(request_id) must drop "
             "the request at once")
     after = out["after"]

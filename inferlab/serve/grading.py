@@ -160,7 +160,7 @@ def exercise_server(ns, sizes: dict, scenario: str, prompts: list, max_tokens: l
     """Serve the submission's engine over HTTP and run one scenario; plain answers for the grader.
 
     stream:     each prompt streamed, then asked without streaming: token ids of both
-    concurrent: every prompt streamed by its own client thread, started 20 ms apart: tokens, the
+    concurrent: every prompt streamed by its own client thread, started 5 ms apart: tokens, the
                 loop's step spans per request (first and last step with a token) and its largest batch
     disconnect: prompts[0] streamed with max_tokens[0], the client leaves after 3 tokens; the steps
                 the engine ran after that, whether it went idle; then prompts[1] (sized to need the
@@ -199,7 +199,7 @@ def exercise_server(ns, sizes: dict, scenario: str, prompts: list, max_tokens: l
                 t = threading.Thread(target=one, args=(i,))
                 t.start()
                 threads.append(t)
-                time.sleep(0.02)
+                time.sleep(0.005)
             for t in threads:
                 t.join(timeout + 5)
             out["results"] = results

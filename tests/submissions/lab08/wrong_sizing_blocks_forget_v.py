@@ -1,4 +1,4 @@
-# expect-fail: sizing_formulas
+# expect-fail: sizing_formulas, sizing_edge_cases_and_bad_input
 """A KV block sized for K alone (the factor 2 for V forgotten): twice the blocks the memory holds."""
 def kv_blocks_for_memory(gpu_bytes, weight_bytes, num_layers, num_kv_heads, head_dim, block_size,
                          dtype_bytes=2, reserve_fraction=0.1):
