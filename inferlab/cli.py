@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     from inferlab.serve import add_parser as add_serve_parser
 
     add_serve_parser(sub)
+    from inferlab.classroom.autograde import add_parser as add_autograde_parser
+
+    add_autograde_parser(sub)
     args = p.parse_args(argv)
     return args.fn(args)
 
