@@ -90,10 +90,10 @@ def timed(fn, device, rep):
     return statistics.median(times), result
 
 
-def throughput(model, device, n, rep, seed):
+def throughput(model, device, n, rep, seed, longest=128):
     rng = random.Random(seed)
     prompts = [[rng.randrange(512) for _ in range(rng.randint(16, 200))] for _ in range(n)]
-    max_new = [rng.randint(16, 128) for _ in range(n)]
+    max_new = [rng.randint(16, longest) for _ in range(n)]
     total = sum(max_new)
     ns = load_solution("lab08")
     sizes = dict(num_blocks=512, block_size=16, max_num_seqs=32, max_num_batched_tokens=512)
@@ -101,7 +101,7 @@ def throughput(model, device, n, rep, seed):
             ("lab08 LLMEngine (reference)", lambda: ns["LLMEngine"](model, **sizes).generate(prompts, max_new)),
             ("course engine (inferlab serve's)", lambda: Engine(model, enable_prefix_caching=True, **sizes)
              .generate(prompts, max_new))]
-    print(f"\n## Throughput: {n} requests, prompts 16-200 tokens, 16-128 new tokens each ({total} in all), "
+    print(f"\n## Throughput: {n} requests, prompts 16-200 tokens, 16-{longest} new tokens each ({total} in all), "
           f"{sizes}")
     print(f"{'engine':<36}{'median s':>10}{'output tok/s':>14}{'speed-up':>10}  tokens")
     base = None
@@ -170,13 +170,17 @@ def main(argv=None):
     ap.add_argument("--requests", type=int, default=32)
     ap.add_argument("--rate", type=float, default=8.0, help="Poisson arrivals per second in the load test")
     ap.add_argument("--rep", type=int, default=3)
+    ap.add_argument("--max-new", type=int, default=128, help="the longest output in the throughput runs")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-serving", action="store_true")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(header("lab08 · engine throughput and serving latency", device))
     model = load("target").to(device)
-    throughput(model, device, args.requests, args.rep, args.seed)
+    throughput(model, device, args.requests, args.rep, args.seed, args.max_new)
     if not args.skip_serving:
         serving(model, args.requests, args.rate, args.seed)
 
