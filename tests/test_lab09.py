@@ -264,10 +264,11 @@ def test_class_csv_from_an_nbgrader_gradebook(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_inferlab_report_on_every_labs_reference_writes_a_page(tmp_path):
+def test_inferlab_report_on_references_writes_a_page(tmp_path):
     from inferlab.cli import main
 
-    labs = [lab for lab in LABS if lab in graded_labs()]
+    # Two labs keep CI short; every lab's reference is graded by test_labs.py already.
+    labs = [lab for lab in ("lab01", "lab09") if lab in graded_labs()]
     subs = [str(ROOT / "solutions" / lab / f"{lab}.ipynb") for lab in labs]
     assert main(["report", *subs, "--out", str(tmp_path), "--name", "reference"]) == 0
     parse_page((tmp_path / "report.html").read_text(encoding="utf-8"))
