@@ -25,6 +25,12 @@ exchange = os.environ.get("INFERLAB_EXCHANGE", os.path.join(ROOT, "exchange"))
 os.makedirs(exchange, exist_ok=True)
 c.Exchange.root = exchange
 
+# The gradebook: SQLite in the course folder by default; a class of hundreds keeps it on
+# PostgreSQL (deploy/README.md), e.g.
+#   INFERLAB_GRADEBOOK_URL=postgresql+psycopg2://grader:PASSWORD@db.internal:5432/inferlab
+if os.environ.get("INFERLAB_GRADEBOOK_URL"):
+    c.CourseDirectory.db_url = os.environ["INFERLAB_GRADEBOOK_URL"]
+
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 

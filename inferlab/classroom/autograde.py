@@ -204,7 +204,7 @@ def autograde(labs: list[str], course: str | None = None, workers: int | None = 
                                                   f" ({result['seconds']:.1f} s)")
                         continue
                     exc = fut.exception() if fut.status == "error" else None
-                    timed_out = deadline > 0 and ran >= 0.9 * deadline
+                    timed_out = _killed(exc) and deadline > 0 and ran >= 0.8 * deadline
                     reason = (f"ran past the deadline ({deadline:g} s)" if timed_out else
                               f"its worker died ({type(exc).__name__})" if _killed(exc) else
                               f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"

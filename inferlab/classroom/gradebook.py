@@ -88,20 +88,24 @@ def write_grades(db_url: str, course_id: str, lab: str, student: str, grades: di
         try:
             if db.get(Student, student) is None:
                 db.add(Student(id=student))
+                db.flush()
             try:
                 sub = gb.find_submission(lab, student)
             except MissingEntry:
-                sub = SubmittedAssignment(assignment=gb.find_assignment(lab), student=db.get(Student, student))
-                for notebook in sub.assignment.notebooks:  # the structure nbgrader's add_submission mirrors
-                    nb = SubmittedNotebook(notebook=notebook, assignment=sub)
-                    for cell in notebook.grade_cells:
-                        Grade(cell_id=cell.id, notebook=nb)
-                    for cell in notebook.solution_cells:
-                        Comment(cell_id=cell.id, notebook=nb)
-                    for cell in notebook.task_cells:
-                        Comment(cell_id=cell.id, notebook=nb)
-                        Grade(cell_id=cell.id, notebook=nb)
-                db.add(sub)
+                assignment, who = gb.find_assignment(lab), db.get(Student, student)
+                notebooks = list(assignment.notebooks)
+                with db.no_autoflush:  # the structure nbgrader's add_submission mirrors, not yet committed
+                    sub = SubmittedAssignment(assignment=assignment, student=who)
+                    for notebook in notebooks:
+                        nb = SubmittedNotebook(notebook=notebook, assignment=sub)
+                        for cell in notebook.grade_cells:
+                            Grade(cell_id=cell.id, notebook=nb)
+                        for cell in notebook.solution_cells:
+                            Comment(cell_id=cell.id, notebook=nb)
+                        for cell in notebook.task_cells:
+                            Comment(cell_id=cell.id, notebook=nb)
+                            Grade(cell_id=cell.id, notebook=nb)
+                    db.add(sub)  # cascades to the notebooks, grades and comments built above
             if grades["timestamp"]:
                 sub.timestamp = datetime.datetime.fromisoformat(grades["timestamp"])
             db.flush()
