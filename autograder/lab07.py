@@ -27,13 +27,13 @@ checks = Checks("lab07")
 P_FAIL = 1e-9  # a right answer fails a statistical check with at most this probability
 DRAW_SEED = 7_000_001  # the statistical checks' draws: fixed, so a verdict is the same on every run
 COST_RATIO = 0.25  # task 5: a draft pass costs this many target passes
-ACCEPT_DRAWS, ACCEPT_DRAWS_K1, GENERATE_DRAWS = 6_000, 3_000, 400  # calls per statistical check
+ACCEPT_DRAWS, ACCEPT_DRAWS_K1, GENERATE_DRAWS = 4_000, 2_000, 400  # calls per statistical check
 
 
 # ----------------------------------------------------------------------------- statistics
 
 
-def _chi2_sf(x: float, df: int) -> float:
+def chi2_sf(x: float, df: int) -> float:
     """P(chi-square with df degrees of freedom > x): the regularised upper incomplete gamma Q(df/2, x/2)."""
     a, z = df / 2.0, x / 2.0
     if z <= 0:
@@ -61,7 +61,7 @@ def _chi2_sf(x: float, df: int) -> float:
     return math.exp(-z + a * math.log(z) - math.lgamma(a)) * h
 
 
-def _g_test(counts: dict, probs: dict, n: int, what: str, law: str, label=str) -> float:
+def g_test(counts: dict, probs: dict, n: int, what: str, law: str, label=str) -> float:
     """Observed `counts` of n draws against exact `probs` (cells); fail on a draw of probability 0 or
     a G-test p-value below P_FAIL. Cells of probability below 50/n are pooled. Returns the p-value."""
     for cell, c in counts.items():
@@ -84,7 +84,7 @@ def _g_test(counts: dict, probs: dict, n: int, what: str, law: str, label=str) -
     if pooled_e > 0:
         cells += 1
         g += (2 * pooled_o * math.log(pooled_o / pooled_e) if pooled_o else 0.0) - 2 * (pooled_o - pooled_e)
-    pvalue = _chi2_sf(g, max(cells - 1, 1))
+    pvalue = chi2_sf(g, max(cells - 1, 1))
     if pvalue < P_FAIL:
         z, cell, o, e = worst
         raise CheckFailure(f"{what}: the {n} draws do not follow {law}: G = {g:.1f} on {cells - 1} degrees of "
@@ -179,11 +179,11 @@ def accept_certain_cases(sub, rng):
 
 @checks.check(group="task1", points=4, category="knowledge")
 def accept_distribution_is_exact(sub, rng):
-    """6,000 seeded calls over V = 3, k = 2 (and 3,000 with k = 1): every output's frequency matches the
+    """4,000 seeded calls over V = 3, k = 2 (and 2,000 with k = 1): every output's frequency matches the
     rule's exact law (G-test)."""
     n = ACCEPT_DRAWS
     counts = _accept_outputs(sub, _P, _Q, n, 0, "speculative_accept")
-    _g_test(counts, accept_law(_P, _Q), n, "speculative_accept(p, q, draft tokens ~ q)",
+    g_test(counts, accept_law(_P, _Q), n, "speculative_accept(p, q, draft tokens ~ q)",
             "min(1, p/q) acceptance, residual normalize(max(0, p - q)) at the first rejection, a bonus token from "
             "p_k after k acceptances", _label_output)
     # the same law must hold when the target row and draft row are equal somewhere and for k = 1
@@ -191,7 +191,7 @@ def accept_distribution_is_exact(sub, rng):
     q1 = torch.tensor([[4, 1, 1, 2]], dtype=torch.float64) / 8
     m = ACCEPT_DRAWS_K1
     counts = _accept_outputs(sub, p1, q1, m, 2, "speculative_accept (k = 1)")
-    _g_test(counts, accept_law(p1, q1), m, "speculative_accept(p, q, draft token ~ q), k = 1",
+    g_test(counts, accept_law(p1, q1), m, "speculative_accept(p, q, draft token ~ q), k = 1",
             "the acceptance rule", _label_output)
 
 
@@ -311,7 +311,7 @@ def _greedy_acceptance(prompt, greedy) -> list[bool]:
     return (logits.argmax(-1) == torch.tensor(greedy)).tolist()
 
 
-def _fixed_k_rounds(h, n, k) -> list[tuple[int, int]]:
+def fixed_k_rounds(h, n, k) -> list[tuple[int, int]]:
     """(proposed, accepted) per round of fixed-k speculative decoding at temperature 0."""
     rounds, t = [], 0
     while t < n:
@@ -324,7 +324,7 @@ def _fixed_k_rounds(h, n, k) -> list[tuple[int, int]]:
     return rounds
 
 
-def _positions(P, rounds) -> tuple[int, int]:
+def expected_positions(P, rounds) -> tuple[int, int]:
     """Positions each model must run for these (proposed, accepted) rounds, nothing recomputed:
     the target runs its unseen committed tokens plus the proposals; the draft runs its unseen
     committed tokens then one pass per further proposal (the last proposal never runs)."""
@@ -378,7 +378,7 @@ def _check_positions(run, P, n, what):
     require(len(rounds) == len(run["passes"]["target"]) and sum(a + 1 for _, a in rounds) == n,
             f"{what}: stats report rounds (proposed, accepted) = {rounds} for {len(run['passes']['target'])} target "
             f"passes and {n} tokens; they cannot be counted")
-    t_pos, d_pos = _positions(P, rounds)
+    t_pos, d_pos = expected_positions(P, rounds)
     for model, want in (("target", t_pos), ("draft", d_pos)):
         got, own = sum(run["passes"][model]), run["own_tokens"][model]
         require(got == want and own == want,
@@ -420,7 +420,7 @@ _GEN_PROMPT = "Question:"  # the next token is uncertain (top probability 0.46) 
 _GEN_T = 0.9
 
 
-def _pair_law(prompt, temperature, top=24) -> dict:
+def pair_law(prompt, temperature, top=24) -> dict:
     """Exact law of the target's first two sampled tokens (y0, y1) at `temperature`, float64."""
     target = answers.course_model("target")
     with torch.no_grad():
@@ -445,7 +445,7 @@ def generate_sampled_distribution(sub, rng):
     prompt = models.encode(_GEN_PROMPT)
     n = GENERATE_DRAWS
     outs = sub.probe(speculation.generate_draws, target, draft, prompt, 2, 1, _GEN_T, _draw_seeds(n, 11))
-    law = _pair_law(prompt, _GEN_T)
+    law = pair_law(prompt, _GEN_T)
     counts: dict = {}
     for i, out in enumerate(outs):
         if not isinstance(out, list) or len(out) != 2:
@@ -453,7 +453,7 @@ def generate_sampled_distribution(sub, rng):
                                f"returned {out!r:.200}; expected 2 tokens")
         cell = (out[0], out[1]) if (out[0], out[1]) in law else ("other",)
         counts[cell] = counts.get(cell, 0) + 1
-    _g_test(counts, law, n, f"speculative_generate(encode({_GEN_PROMPT!r}), 2, k=1, temperature={_GEN_T})", "the target's sampling softmax(logits / T), token by token",
+    g_test(counts, law, n, f"speculative_generate(encode({_GEN_PROMPT!r}), 2, k=1, temperature={_GEN_T})", "the target's sampling softmax(logits / T), token by token",
             lambda c: "a first token outside the 24 likeliest" if c == ("other",) else f"the pair {list(c)}")
 
 
@@ -486,7 +486,7 @@ def generate_one_target_pass_per_round(sub, rng):
         prompt = _prompt(rng)
         n = inputs.randint(rng, 12, 24)
         greedy = answers.greedy_tokens(prompt, n)
-        rounds = _fixed_k_rounds(_greedy_acceptance(prompt, greedy), n, k)
+        rounds = fixed_k_rounds(_greedy_acceptance(prompt, greedy), n, k)
         what = f"speculative_generate(prompt of {len(prompt)} tokens, {n}, k={k})"
         run = sub.probe(speculation.counted_pair, "speculative_generate", target, draft, prompt, n, k=k)
         _check_rounds(run, n, what, k=k, expect_rounds=rounds)
@@ -613,16 +613,16 @@ def scheduler_refuses_what_never_fits(sub, rng):
 
 @checks.check(group="task4", points=4, category="systems")
 def scheduler_rules_on_random_workloads(sub, rng):
-    """400 random workloads replayed against the SPEC's rules: budgets, blocks, FCFS, preemption by
+    """250 random workloads replayed against the SPEC's rules: budgets, blocks, FCFS, preemption by
     recomputation (outputs kept), every request finishes, finishing order."""
-    _check_workloads(sub, _workloads(rng, 400), strict=False)
+    _check_workloads(sub, _workloads(rng, 250), strict=False)
 
 
 @checks.check(group="task4", points=2, category="systems")
 def scheduler_uses_what_is_free(sub, rng):
-    """200 random workloads: running requests served before admission, a running request left out only when
+    """150 random workloads: running requests served before admission, a running request left out only when
     the budget is spent, the newest preempted first, the queue's head admitted whenever it fits."""
-    _check_workloads(sub, _workloads(rng, 200), strict=True)
+    _check_workloads(sub, _workloads(rng, 150), strict=True)
 
 
 @checks.check(group="task4", points=1, category="systems")
@@ -656,7 +656,7 @@ def scheduler_frees_blocks_when_a_request_finishes(sub, rng):
                 "request 0 finishes at step 1 and gives its block back; step 2 admits request 1")
 
 
-def _starved(sizes, reqs, plans) -> str | None:
+def starved_request(sizes, reqs, plans) -> str | None:
     """The first step in which a running request whose prompt is complete (not preempted) was left out
     while the budget went to requests newer than it, or was not used up."""
     budget = sizes[1]
@@ -701,7 +701,7 @@ def scheduler_does_not_starve_decodes(sub, rng):
     reqs = [(i, inputs.randint(rng, 2, 6), 30, 0) for i in range(3)]
     reqs += [(10 + i, inputs.randint(rng, 2 * budget, 3 * budget), 2, 2 + 3 * i) for i in range(6)]
     plans, finished = _plans(sub, sizes, reqs)
-    problem = find_violation(_config(sizes), reqs, plans, finished) or _starved(sizes, reqs, plans)
+    problem = find_violation(_config(sizes), reqs, plans, finished) or starved_request(sizes, reqs, plans)
     require(problem is None, f"{_describe(sizes, reqs)}: {problem}")
 
 
@@ -756,7 +756,7 @@ def adaptive_beats_every_fixed_k(sub, rng):
         greedy = answers.greedy_tokens(prompt, n)
         h = _greedy_acceptance(prompt, greedy)
         for k in fixed:
-            rounds = _fixed_k_rounds(h, n, k)
+            rounds = fixed_k_rounds(h, n, k)
             fixed[k] += len(rounds) + COST_RATIO * sum(kr for kr, _ in rounds)
         what = f"adaptive_speculative_generate(prompt of {len(prompt)} tokens, {n}, cost_ratio={COST_RATIO})"
         run = sub.probe(speculation.counted_pair, "adaptive_speculative_generate", target, draft, prompt, n,

@@ -25,7 +25,7 @@
 # | 4 | Multi-tier KV cache: eviction, prefix reuse, quantisation | KV Cache多级管理与优化 | [04 · KV cache tiers](04_kv_cache_tiers.ipynb) | [lab04](../labs/lab04/lab04.ipynb) |
 # | 5 | Collectives and model parallelism across GPUs and nodes | 跨节点传输与通信优化 | [05 · collectives](05_collectives.ipynb) | [lab05](../labs/lab05/lab05.ipynb) |
 # | 6 | Prefill/decode disaggregation: roofline of the two phases, goodput under SLOs, KV handoff, faults, capacity planning | PD分离与系统架构优化 | [06 · disaggregation](06_disaggregation.ipynb) | [lab06](../labs/lab06/lab06.ipynb) |
-# | 7 | Continuous batching and speculative decoding | 综合应用与前沿技术 | coming | coming |
+# | 7 | Continuous batching and speculative decoding: Orca, chunked prefill, preemption, the exact acceptance rule, best k | 综合应用与前沿技术 | [07 · batching and speculation](07_batching_and_speculation.ipynb) | [lab07](../labs/lab07/lab07.ipynb) |
 # | 8 | Capstone: an engine end to end, behind an OpenAI-compatible endpoint (`inferlab serve`); deployment under a memory limit; troubleshooting latency incidents; designing a service | 实践案例与问题解决 | [08 · capstone](08_capstone.ipynb) | [lab08](../labs/lab08/lab08.ipynb) |
 # | 9 | Measurement and scoring: honest benchmarks, TTFT/TPOT/ITL, load tests, bootstrap CI, the rubric | 评分标准与考核重点 | [09 · measurement](09_measurement.ipynb) | [lab09](../labs/lab09/lab09.ipynb) |
 # | 10 | Mock interview (`inferlab interview`) | 面试建议与注意事项 | [10 · mock interview](10_mock_interview.ipynb) | [lab10](../labs/lab10/lab10.ipynb) (sample; `inferlab interview new` for yours) |

@@ -70,8 +70,8 @@ def _check_probs(name, probs, rows):
     return p
 
 
-def speculative_accept(target_probs, draft_probs, draft_tokens, generator=None):
-    """Accept a prefix of the draft tokens and add one token: 1..k+1 tokens distributed as the target's."""
+def _check_accept_args(target_probs, draft_probs, draft_tokens):
+    """(p (k+1, V) float64, q (k, V) float64, tokens list) or a ValueError/TypeError naming the argument."""
     ### BEGIN SOLUTION
     if isinstance(draft_tokens, torch.Tensor):
         if draft_tokens.dim() != 1 or draft_tokens.is_floating_point():
@@ -95,6 +95,15 @@ def speculative_accept(target_probs, draft_probs, draft_tokens, generator=None):
         raise ValueError(f"draft_probs has V={q.shape[1]}, target_probs V={V}: one vocabulary")
     if any(not 0 <= t < V for t in tokens):
         raise ValueError(f"draft_tokens must be in [0, {V}), got {tokens}")
+    return p, q, tokens
+    ### END SOLUTION
+
+
+def speculative_accept(target_probs, draft_probs, draft_tokens, generator=None):
+    """Accept a prefix of the draft tokens and add one token: 1..k+1 tokens distributed as the target's."""
+    ### BEGIN SOLUTION
+    p, q, tokens = _check_accept_args(target_probs, draft_probs, draft_tokens)
+    k = len(tokens)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     # nothing below can fail
@@ -334,10 +343,9 @@ def speculative_generate(target, draft, prompt_ids, max_new_tokens, k=4, tempera
 # %%
 target, draft = models.load("target"), models.load("draft")
 prompt = models.encode("The KV cache")
-tokens, stats = speculative_generate(target, draft, prompt, 24, k=4)
+tokens, stats = speculative_generate(target, draft, prompt, 16, k=4)
 print(repr(models.decode(prompt + tokens)))
 print({key: value for key, value in stats.items()})
-print("equals greedy:", tokens == models.greedy_reference(target, prompt, 24))
 
 # %% [test id=lab07_task3]
 from inferlab.grading import check_here
@@ -601,8 +609,8 @@ def adaptive_speculative_generate(target, draft, prompt_ids, max_new_tokens, cos
 
 
 # %%
-for name, fn in (("k=4", lambda: speculative_generate(target, draft, prompt, 32, k=4)),
-                 ("adaptive", lambda: adaptive_speculative_generate(target, draft, prompt, 32))):
+for name, fn in (("k=4", lambda: speculative_generate(target, draft, prompt, 24, k=4)),
+                 ("adaptive", lambda: adaptive_speculative_generate(target, draft, prompt, 24))):
     toks, st = fn()
     cost = st["target_calls"] + 0.25 * st["draft_calls"]
     print(f"{name:9s} target calls {st['target_calls']:3d}  draft calls {st['draft_calls']:3d}  cost {cost:6.2f}")

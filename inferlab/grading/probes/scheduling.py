@@ -12,19 +12,26 @@ the grader checks the plans against the rules (`inferlab.engine.invariants`).
 from __future__ import annotations
 
 
+STALL = 50  # steps in a row that run nothing while requests are unfinished: a scheduler that waits forever
+
+
 def _drive(scheduler, requests, max_steps: int) -> dict:
     pending = sorted(enumerate(requests), key=lambda ir: (ir[1][3], ir[0]))
-    plans = []
+    plans, idle = [], 0
     while pending or scheduler.has_unfinished():
         s = len(plans)
         if s >= max_steps:
-            return {"error": f"still unfinished after {max_steps} steps", "plans": plans}
+            return {"error": f"still unfinished after {max_steps} steps", "plans": plans[-5:]}
+        if idle >= STALL and scheduler.has_unfinished():
+            return {"error": f"stalled: {STALL} steps in a row ran nothing while requests wait or run "
+                             f"(step {s}; a request never finishes)", "plans": plans[-3:]}
         while pending and pending[0][1][3] <= s:
             rid, prompt_len, max_new, _ = pending.pop(0)[1]
             scheduler.add(rid, prompt_len, max_new)
         plan = scheduler.step()
         plans.append({"prefill": {k: v for k, v in dict(plan.prefill).items()},
                       "decode": list(plan.decode), "preempted": list(plan.preempted)})
+        idle = idle + 1 if not (plans[-1]["prefill"] or plans[-1]["decode"] or plans[-1]["preempted"]) else 0
     return {"plans": plans, "finished": list(scheduler.finished())}
 
 
