@@ -139,9 +139,20 @@ def resolve(task: CodingTask) -> ResolvedTask:
     known = load_checks(task.lab).groups()
     if not groups or any(g not in known for g in groups):
         raise LookupError(f"{task.lab}: the checks of {task.defines[0]} are not registered")
-    if not any(c.visible for g in groups for c in known[g]) or not any(not c.visible for g in groups for c in known[g]):
-        raise LookupError(f"{task.lab}: {task.defines[0]} needs visible and hidden checks")
+    example, rest = split_checks(known, groups)
+    if not example or not rest:
+        raise LookupError(f"{task.lab}: {task.defines[0]} needs at least two checks")
     return ResolvedTask(task, cells[idx], cells[desc_i].source if desc_i >= 0 else "", tuple(groups), given)
+
+
+def split_checks(known: dict, groups) -> tuple[list, list]:
+    """The task's checks as (example, rest): its lab's visible checks and the others; where a lab
+    shows every check, the first check of each group is the example and the rest are graded hidden."""
+    checks = [c for g in groups for c in known.get(g, [])]
+    example = [c for c in checks if not c.visible] and [c for c in checks if c.visible]
+    if not example:
+        example = [known[g][0] for g in groups if known.get(g)]
+    return example, [c for c in checks if c not in example]
 
 
 def available(level: str) -> list[CodingTask]:

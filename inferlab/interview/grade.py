@@ -143,6 +143,7 @@ def check_code(part: str, sub, rng) -> None:
     import torch
 
     from inferlab.grading.runner import run_check
+    from inferlab.interview.coding import split_checks
 
     try:
         task = interview_for(sub).item("code").question
@@ -151,7 +152,8 @@ def check_code(part: str, sub, rng) -> None:
         if task is None:
             raise
     registry = load_checks(task.lab)
-    chosen = [c for g in task.groups for c in registry.select(group=g, visible=(part == "example"))]
+    example, rest = split_checks(registry.groups(), task.groups)
+    chosen = example if part == "example" else rest
     if not chosen:
         raise CheckFailure(f"{task.lab} has no {part} checks for this task")
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=rng))
