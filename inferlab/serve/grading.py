@@ -60,33 +60,81 @@ def _install_counter(model, count, max_calls):
     return qkv
 
 
-def run_engine(ns, sizes: dict, jobs: list, max_calls: int = 2000) -> list:
+def _install_step_counter(engine, count, max_calls):
+    """Count `engine.step()` calls (an instance attribute: `self.step()` inside generate finds it) and stop
+    a loop of steps that run nothing (a scheduler that waits for blocks nobody will give back)."""
+    step = getattr(engine, "step", None)
+    if not callable(step):
+        return
+
+    def counted_step(*a, **k):
+        count["steps"] += 1
+        if count["steps"] > 2 * max_calls + 200:
+            raise CallLimit(f"{count['steps']} calls of step() for {count['calls']} forward passes")
+        return step(*a, **k)
+
+    try:
+        object.__setattr__(engine, "step", counted_step)
+    except (AttributeError, TypeError):
+        pass
+
+
+class _CpuLimit:
+    """Stop the job after `seconds` of this process's CPU time (SIGPROF): a loop that never calls the model."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.on = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+        if self.on:
+            def stop(signum, frame):
+                raise CallLimit(f"more than {self.seconds:g} s of CPU time")
+
+            self.old = signal.signal(signal.SIGPROF, stop)
+            signal.setitimer(signal.ITIMER_PROF, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        if self.on:
+            import signal
+
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.signal(signal.SIGPROF, self.old)
+
+
+def run_engine(ns, sizes: dict, jobs: list, max_calls: int = 2000, cpu_s: float = 30.0) -> list:
     """Run `jobs` on one engine; one answer per job (see the module docstring)."""
-    count = {"calls": 0, "positions": 0}
+    count = {"calls": 0, "positions": 0, "steps": 0}
     try:
         engine, model = _engine(ns, sizes)
     except Exception as e:  # noqa: BLE001
         return [{"error": f"LLMEngine(model, **{sizes}) raised {type(e).__name__}: {e}"[:600]}]
     wrapper = _install_counter(model, count, max_calls)
+    _install_step_counter(engine, count, max_calls)
     out = []
     for job in jobs:
         c0, p0 = count["calls"], count["positions"]
         ans: dict = {}
         try:
-            if job["op"] == "generate":
-                ans["tokens"] = _plain(engine.generate(job["prompts"], job["max_new_tokens"]))
-            elif job["op"] == "requests":
-                ids = [engine.add_request(p, m, **kw) for p, m, kw in job["requests"]]
-                got = {i: [] for i in ids}
-                fins = {i: 0 for i in ids}
-                while engine.has_unfinished():
-                    for rid, token, finished in engine.step():
-                        if rid in got:
-                            got[rid].append(int(token))
-                            fins[rid] += bool(finished)
-                ans["tokens"] = [got[i] for i in ids]
-                ans["finished_flags"] = [fins[i] for i in ids]
-            ans["stats"] = _plain(dict(engine.stats()))
+            with _CpuLimit(cpu_s):
+                if job["op"] == "generate":
+                    ans["tokens"] = _plain(engine.generate(job["prompts"], job["max_new_tokens"]))
+                elif job["op"] == "requests":
+                    ids = [engine.add_request(p, m, **kw) for p, m, kw in job["requests"]]
+                    got = {i: [] for i in ids}
+                    fins = {i: 0 for i in ids}
+                    while engine.has_unfinished():
+                        for rid, token, finished in engine.step():
+                            if rid in got:
+                                got[rid].append(int(token))
+                                fins[rid] += bool(finished)
+                    ans["tokens"] = [got[i] for i in ids]
+                    ans["finished_flags"] = [fins[i] for i in ids]
+                ans["stats"] = _plain(dict(engine.stats()))
         except CallLimit as e:
             ans["error"] = f"stopped: {e} (a request never finishing, or a scheduler that deadlocks)"
         except Exception as e:  # noqa: BLE001 - the submission's error is the answer

@@ -1,4 +1,4 @@
-# expect-fail: engine_greedy_tokens_under_preemption, counted_recomputation_under_preemption, no_block_held_after_generate
+# expect-fail: engine_greedy_tokens_under_preemption, counted_recomputation_under_preemption, no_block_held_after_generate, prefix_hits_only_on_equal_prefixes
 """A scheduler that never preempts: a running request whose next tokens do not fit just waits for blocks."""
 def _schedule(self):
     batch, budget = [], self.max_num_batched_tokens
