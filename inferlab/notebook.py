@@ -214,7 +214,7 @@ def execute(nb, cwd: Path, timeout: int = 600):
     env_backend = os.environ.get("MPLBACKEND")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(cwd)}}).execute()
     finally:
         if env_backend is None:

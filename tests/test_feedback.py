@@ -112,3 +112,50 @@ def test_the_first_cell_prints_no_generator():
     first = next(c for c in nb.cells if c.cell_type == "code")
     assert not first.source.rstrip().splitlines()[-1].startswith("torch.manual_seed("), \
         "the last line's value (a torch.Generator) is printed"
+
+
+# ----------------------------------------------------------------------------- the grader that speaks
+
+
+def test_an_endless_loop_costs_seconds_and_the_rest_is_graded(tmp_path):
+    """attack_infinite_loop: kv_cache_bytes never returns. Its first call is given up after
+    FIRST_CALL_TIMEOUT, the function is marked hanging, the other checks that need it fail at once,
+    and the checks of the other functions of the task still pass; each result is reported as it comes."""
+    import time
+
+    from conftest import wrong_submission
+    from inferlab.grading.remote import FIRST_CALL_TIMEOUT
+    from inferlab.grading.runner import grade
+
+    path = wrong_submission(LAB, ROOT / "tests" / "submissions" / LAB / "attack_infinite_loop.py", tmp_path)
+    seen = []
+    t0 = time.monotonic()
+    report = grade(LAB, path, groups=["task6"], seed=1, progress=seen.append)
+    assert [r.id for r in seen] == [t.id for t in report.tests]
+    by = {t.id.split(".")[1]: t for t in report.tests}
+    first = by["kv_cache_bytes_llama2_7b"]
+    assert not first.passed and first.message.startswith("hanging: `kv_cache_bytes` did not return")
+    assert first.seconds < FIRST_CALL_TIMEOUT + 60  # the first check of the grade also starts the sandbox
+    for name in ("kv_cache_bytes_gqa_and_random", "formulas_reject_bad_input"):
+        assert not by[name].passed and "not called again" in by[name].message and by[name].seconds < 2
+    assert by["matmul_cost_hand_cases"].passed and by["roofline_time_hand_cases"].passed
+    assert time.monotonic() - t0 < FIRST_CALL_TIMEOUT + 120
+
+
+def test_a_grade_has_a_time_budget():
+    from inferlab.grading.runner import grade
+
+    report = grade(LAB, ROOT / "solutions" / LAB / f"{LAB}.ipynb", groups=["task1"], budget=0.0)
+    assert report.tests and all(not t.passed and "time budget" in t.message for t in report.tests)
+
+
+def test_the_score_is_shown_once_and_the_rubric_as_a_view_of_the_same_points():
+    from inferlab.grading.runner import Report, Result
+
+    rep = Report(lab=LAB, tests=[Result("lab01.a", 2, 2, True, "correctness", "knowledge", "task1", "ok"),
+                                 Result("lab01.b", 0, 2, False, "correctness", "systems", "task6", "got 1, expected 2")])
+    text = rep.table()
+    assert text.count("2 / 4 points") == 1 and "FAIL" in text and "got 1, expected 2" in text
+    rubric = text.splitlines()[-1]
+    assert "the same points by the course rubric" in rubric and "knowledge 2/2 x 40%" in rubric
+    assert "systems 0/2 x 30%" in rubric and "57.1/100" in rubric  # 40 * 1 / (40 + 30)

@@ -74,7 +74,7 @@ for path in sorted((root / "labs").glob("lab*/lab*.ipynb")):
 #    autograde`) runs exactly the same checks.
 # 4. `inferlab check` checks the installation; `make test` runs the course's own tests.
 #
-# The graded names and their exact behaviour are in the course's interface page (SPEC);
+# The graded names and their exact behaviour are in the course's interface page, [docs/SPEC.md](../docs/SPEC.md);
 # bad input must raise `ValueError` (or `TypeError` for a wrong type) whose message names
 # the argument. Randomness is reproducible: same inputs and seed, same result.
 

@@ -209,8 +209,9 @@ def kv_calculator():
     return widgets.interactive(
         kv_report,
         model_name=widgets.Dropdown(options=list(MODELS), value="Llama-2-7B", description="model"),
-        batch=widgets.IntSlider(value=8, min=1, max=256, description="batch"),
-        seq_len=widgets.IntSlider(value=4096, min=128, max=32768, step=128, description="seq_len"),
+        # powers of two: a short drag moves one doubling, not from 8 to 256
+        batch=widgets.SelectionSlider(options=[2**i for i in range(9)], value=8, description="batch"),
+        seq_len=widgets.SelectionSlider(options=[2**i for i in range(7, 16)], value=4096, description="seq_len"),
         dtype=widgets.Dropdown(options=list(DTYPE_BYTES), value="fp16/bf16", description="KV dtype"),
     )
 

@@ -244,7 +244,7 @@ def grade_many(lab: str, paths, timeout: float | None = None, seed: int | None =
     try:
         for cells in cells_of:
             report, child = _grade_cells(lab, cells, items, timeout, seed, memory_mb, child, progress,
-                                         budget or GRADE_BUDGET)
+                                         GRADE_BUDGET if budget is None else budget)
             reports.append(report)
     finally:
         if child is not None:
