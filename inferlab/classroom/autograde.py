@@ -43,8 +43,7 @@ class Job:
 @contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None):
     """A client of `scheduler`, or of a fresh LocalCluster: `workers` processes, one thread each."""
-    import dask
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler:
         client = Client(scheduler)
@@ -53,18 +52,32 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
         finally:
             client.close()
         return
-    # A task whose worker dies is not rescheduled by Dask: the client retries it once itself.
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0,
-                          "distributed.worker.daemon": False,  # a grading child may start its own workers
-                          "distributed.admin.tick.limit": "1h"}):
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
-        client = Client(cluster)
-        try:
-            yield client
-        finally:
-            client.close()
-            cluster.close()
+    cluster = local_cluster(workers or os.cpu_count() or 1)
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+# A task whose worker dies is not rescheduled by Dask: the client retries it once itself. A busy
+# machine can take more than Dask's default 30 s to start a replacement worker: it would give up.
+CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 0,
+                  "distributed.worker.daemon": False,  # a grading child may start its own processes
+                  "distributed.comm.timeouts.connect": "180s",
+                  "distributed.comm.timeouts.tcp": "180s",
+                  "distributed.admin.tick.limit": "1h"}
+
+
+def local_cluster(workers: int, **kw):
+    """A LocalCluster for grading: `workers` processes with one thread each, replaced when they die."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set(CLUSTER_CONFIG):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                            silence_logs=kw.pop("silence_logs", logging.ERROR), **kw)
 
 
 def find_jobs(course: Path, cd, labs: list[str], tallies: dict, students: set[str] | None, force: bool):

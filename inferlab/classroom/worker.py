@@ -22,6 +22,7 @@ import signal
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 
 TIMEOUT_MARKERS = ("timed out:", "CellTimeoutError", "TimeoutError")
@@ -39,6 +40,7 @@ def grade_submission(job: dict) -> dict:
 def _grade(job: dict) -> dict:
     import nbformat
     from nbgrader.converters import Autograde
+    from sqlalchemy.exc import SAWarning
     from nbgrader.utils import capture_log
 
     from inferlab.classroom.config import course_directory, load_course_config
@@ -65,7 +67,9 @@ def _grade(job: dict) -> dict:
         app = Autograde(coursedir=coursedir, config=config)
         app.force = True
         app.create_student = True
-        out = capture_log(app)
+        with warnings.catch_warnings():  # nbgrader's add_submission under SQLAlchemy 2 (as in `nbgrader autograde`)
+            warnings.simplefilter("ignore", SAWarning)
+            out = capture_log(app)
         log = out.get("log", "")
         if not out["success"]:
             raise AutogradeFailed(f"nbgrader autograde failed for {student}/{lab}:\n"
