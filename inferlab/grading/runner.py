@@ -21,7 +21,7 @@ DEFAULT_TIMEOUT = float(os.environ.get("INFERLAB_CHECK_TIMEOUT", "120"))
 CELL_TIMEOUT = float(os.environ.get("INFERLAB_CELL_TIMEOUT", "60"))  # a notebook cell that runs longer is skipped
 # The whole grade of one submission stops after this many seconds, whatever the submission does: the
 # checks not run by then fail with that reason (a hanging function costs FIRST_CALL_TIMEOUT once).
-GRADE_BUDGET = float(os.environ.get("INFERLAB_GRADE_BUDGET", "300"))
+GRADE_BUDGET = float(os.environ.get("INFERLAB_GRADE_BUDGET", "600"))
 
 
 @dataclass
