@@ -524,7 +524,8 @@ for k in range(1, 9):
     print(f"k = {k}: predicted {expected_tokens(alpha, k):.2f} tokens per target call, measured {measured[k]:.2f}")
 
 # %% [markdown]
-# The measured figure sits a little below the prediction: α is not the same at every position —
+# The measured figure sits below the prediction, more so for large k (and it is noisy: 4 prompts ×
+# 48 tokens per k, a few dozen rounds): α is not the same at every position —
 # easy stretches (long words, repeated phrases) alternate with hard ones, and
 # `E[(1 − α^(k+1))/(1 − α)]` over a spread of α is below the formula at the mean α (the function
 # is concave in α for the k that matter) — and the last round of a generation is cut short.
