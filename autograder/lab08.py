@@ -392,7 +392,7 @@ def seeded_sampling(sub, rng):
             f"{a['tokens'][0]} at temperature {T2}: the draws do not depend on the seed")
 
 
-@checks.check(group="task5", points=1, category="practice")
+@checks.check(group="task5", points=1, category="practice", visible=True)
 def stop_tokens_and_lengths(sub, rng):
     """A stop token ends its request right after it is produced; other requests keep their own max_new_tokens."""
     prompts = _prompts(rng, [7, 12, 4])

@@ -1,4 +1,4 @@
-# expect-fail: engine_greedy_tokens, engine_greedy_tokens_under_preemption, engine_refuses_bad_input, counted_positions_and_steps, counted_recomputation_under_preemption, no_block_held_after_generate, prefix_hits_counted, prefix_hits_only_on_equal_prefixes, seeded_sampling, stop_tokens_and_lengths, server_streams_the_generated_tokens, server_batches_concurrent_clients, server_refuses_bad_requests
+# expect-fail: counted_positions_and_steps, counted_recomputation_under_preemption, engine_greedy_tokens, engine_greedy_tokens_under_preemption, engine_refuses_bad_input, prefix_hits_counted, prefix_hits_only_on_equal_prefixes, server_batches_concurrent_clients, server_refuses_bad_requests, stop_tokens_and_lengths
 """Decode reads stale blocks: a decode-only batch attends to the cache as it was before this step's write
 (the newest token's K/V left out)."""
 _right_attention = paged_attention
