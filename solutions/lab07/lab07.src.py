@@ -582,7 +582,7 @@ check_here("lab07", "task4", globals(), hidden=True)
 # passes alone would reward drafting forever). The grader runs
 # `adaptive_speculative_generate(target, draft, prompt_ids, max_new_tokens, cost_ratio=0.25,
 # temperature=0.0, seed=None) -> (tokens, stats)` (stats as in task 3) at temperature 0 on
-# random prompts, counts both models' passes, and compares the total cost with the best fixed
+# prompts of the course's text, counts both models' passes, and compares the total cost with the best fixed
 # k in 1..8 (of task 3's rounds) on the same prompts: yours must be lower. The tokens must equal
 # the target's greedy generation, and the counts must match task 3's rules (nothing recomputed).
 #
