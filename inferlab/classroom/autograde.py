@@ -63,7 +63,9 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
 
 # A task whose worker dies is not rescheduled by Dask: the client retries it once itself. A busy
 # machine can take more than Dask's default 30 s to start a replacement worker: it would give up.
+# One task per worker thread at a time: a worker that dies takes down only the submission it was grading.
 CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 0,
+                  "distributed.scheduler.worker-saturation": 1.0,
                   "distributed.worker.daemon": False,  # a grading child may start its own processes
                   "distributed.comm.timeouts.connect": "180s",
                   "distributed.comm.timeouts.tcp": "180s",
