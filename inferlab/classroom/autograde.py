@@ -135,11 +135,9 @@ def autograde(labs: list[str], course: str | None = None, workers: int | None = 
     `on_running(client, job)` is called once a submission is seen running (tests use it to stop
     a worker in the middle of a grading).
     """
-    from distributed import wait
-
     from inferlab.classroom.config import course_directory, find_course, load_course_config
     from inferlab.classroom.gradebook import definitions, late_penalty_plugin, write_grades
-    from inferlab.classroom.worker import warm_up
+    from inferlab.classroom.worker import grade_submission, warm_up
 
     stream = stream or sys.stderr
     _venv_on_path()
@@ -156,14 +154,14 @@ def autograde(labs: list[str], course: str | None = None, workers: int | None = 
         progress = Progress(len(jobs), stream)
         with dask_client(workers, scheduler) as client:
             client.run(warm_up)
-            seed_futures = {lab: client.scatter(seed, broadcast=True) for lab, seed in seeds.items()}
             started: dict[str, float] = {}
             running: dict = {}
 
             def submit(job: Job):
+                # Everything the worker needs travels with the task: no data on a worker that may die.
                 payload = {"course": str(root), "lab": job.lab, "student": job.student, "files": job.files,
-                           "deadline": deadline}
-                fut = client.submit(_run, payload, seed_futures[job.lab], pure=False,
+                           "deadline": deadline, "definitions": seeds[job.lab]}
+                fut = client.submit(grade_submission, payload, pure=False,
                                     key=f"autograde-{job.lab}-{job.student}-{job.digest[:10]}-{job.attempt}")
                 running[fut] = job
                 return fut
@@ -173,10 +171,9 @@ def autograde(labs: list[str], course: str | None = None, workers: int | None = 
             progress.update()
             seen_running: set[str] = set()
             while running:
-                try:
-                    done, _ = wait(list(running), timeout=1.0, return_when="FIRST_COMPLETED")
-                except TimeoutError:
-                    done = set()
+                done = [f for f in running if f.status in ("finished", "error", "cancelled", "lost")]
+                if not done:
+                    time.sleep(0.5)
                 now = time.monotonic()
                 try:
                     for keys in client.processing().values():
@@ -218,7 +215,10 @@ def autograde(labs: list[str], course: str | None = None, workers: int | None = 
                         progress.update("graded", f"{job.lab} {job.student}: {score:g}/{max_score:g}"
                                                   f" ({result['seconds']:.1f} s)")
                         continue
-                    exc = fut.exception() if fut.status == "error" else None
+                    try:
+                        exc = fut.exception() if fut.status == "error" else None
+                    except Exception as e:  # noqa: BLE001 - a future cancelled or lost meanwhile
+                        exc = e
                     timed_out = _killed(exc) and deadline > 0 and ran >= 0.8 * deadline
                     reason = (f"ran past the deadline ({deadline:g} s)" if timed_out else
                               f"its worker died ({type(exc).__name__})" if _killed(exc) else
@@ -247,12 +247,6 @@ def _venv_on_path() -> None:
     bindir = os.path.dirname(sys.executable)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-
-
-def _run(payload: dict, seed: bytes) -> dict:
-    from inferlab.classroom.worker import grade_submission
-
-    return grade_submission(dict(payload, definitions=seed))
 
 
 def _killed(exc) -> bool:

@@ -40,18 +40,32 @@ def definitions(db_url: str, course_id: str, lab: str) -> bytes:
         src, dst = create_engine(db_url), create_engine(f"sqlite:///{path}")
         try:
             with src.connect() as s, dst.begin() as d:
+                ids: dict[str, set] = {}  # this lab's rows only: the copy travels with every task
                 for table in Base.metadata.sorted_tables:
                     if table.name not in DEFINITIONS:
                         continue
                     have = {r[0] for r in d.execute(table.select().with_only_columns(table.c.id))}
                     rows = [dict(r._mapping) for r in s.execute(table.select())]
-                    rows = [r for r in rows if r["id"] not in have]
+                    rows = [r for r in rows if r["id"] not in have and _of_lab(table.name, r, lab, ids)]
+                    ids[table.name] = {r["id"] for r in rows}
                     if rows:
                         d.execute(table.insert(), rows)
         finally:
             src.dispose()
             dst.dispose()
         return path.read_bytes()
+
+
+def _of_lab(table: str, row: dict, lab: str, ids: dict[str, set]) -> bool:
+    if table == "assignment":
+        return row["name"] == lab
+    if table == "notebook":
+        return row["assignment_id"] in ids.get("assignment", ())
+    if table in ("base_cell", "source_cell"):
+        return row["notebook_id"] in ids.get("notebook", ())
+    if table in ("grade_cells", "solution_cells", "task_cells"):
+        return row["id"] in ids.get("base_cell", ())
+    return True  # course
 
 
 def read_grades(db_url: str, course_id: str, lab: str, student: str, present: set[str]) -> dict:
