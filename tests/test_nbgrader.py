@@ -1,8 +1,10 @@
 """The instructor's workflow, for real: release, submit, autograde, feedback, export.
 
 Every lab's reference scores full marks and its student notebook 0 through
-nbgrader, with the same score `inferlab grade` gives; feedback shows no hidden
-test source; edited metadata and fake output change nothing.
+nbgrader: the scores `inferlab grade` gives them in tests/test_labs.py. Feedback
+shows no hidden test source; edited metadata and fake output change nothing (the
+tampering is the same for every lab, so it is graded once, on the first lab; the
+class of tests/test_classroom.py and tests/test_integrity.py tamper again).
 """
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ import pytest
 from classroom import Classroom
 from conftest import LABS, ROOT
 from inferlab.grading import load_checks
-from inferlab.grading.runner import grade
 
 
 def tamper(nb_path: Path, out: Path) -> Path:
@@ -43,12 +44,10 @@ def test_nbgrader_round_trip_scores_match_inferlab_grade(lab, tmp_path):
     if not released.exists():
         released = room.root / "labs" / lab / f"{lab}.ipynb"
     reference = ROOT / "solutions" / lab / f"{lab}.ipynb"
-    subs = {
-        "ref": reference,
-        "stub": released,
-        "tamper_stub": tamper(released, tmp_path / "tamper_stub.ipynb"),
-        "tamper_ref": tamper(reference, tmp_path / "tamper_ref.ipynb"),
-    }
+    subs = {"ref": reference, "stub": released}
+    if lab == LABS[0]:
+        subs["tamper_stub"] = tamper(released, tmp_path / "tamper_stub.ipynb")
+        subs["tamper_ref"] = tamper(reference, tmp_path / "tamper_ref.ipynb")
     for student, nb in subs.items():
         room.submit(student, lab, nb)
     out = room.autograde(lab)
@@ -57,10 +56,8 @@ def test_nbgrader_round_trip_scores_match_inferlab_grade(lab, tmp_path):
     scores = room.scores()
     expected = {"ref": max_score, "stub": 0.0, "tamper_stub": 0.0, "tamper_ref": max_score}
     got = {s: scores[(s, lab)] for s in subs}
-    assert got == pytest.approx(expected), got
-    # Same submission, same score through `inferlab grade`.
-    for student in ("ref", "stub"):
-        assert grade(lab, subs[student]).score == pytest.approx(got[student])
+    # `inferlab grade` gives the reference max_score and the stub 0: tests/test_labs.py.
+    assert got == pytest.approx({s: expected[s] for s in subs}), got
     # Feedback: verdicts and points, never the hidden checks' source.
     html = room.feedback_html("stub", lab).read_text()
     assert "FAIL" in html and "hidden=True" not in html and "BEGIN HIDDEN TESTS" not in html
