@@ -8,7 +8,9 @@ Ways of timing one call (median of the repetitions, µs):
   events        CUDA events around the call (inputs warm in L2)
   events+flush  CUDA events, a 256 MiB buffer written between repetitions (the L2 is cold)
   lab09 bench   the lab's reference `bench` (warm-up, CUDA events, median)
-On a CPU only the first two rows mean anything and they agree. Then `speedup_ci` on an A/A
+On a CPU only the first two rows mean anything and they agree. On a GPU the card's ceilings are
+measured first (a 1 GiB device-to-device copy, bytes read + written; an 8192^3 bf16 matmul on
+random data) and each row's GB/s or TFLOP/s is given against them. Then `speedup_ci` on an A/A
 pair (the same kernel twice: the interval must hold 1) and on an A/B pair (fp32 vs bf16
 matmul: a real speed-up).
 """
@@ -19,7 +21,7 @@ import time
 
 import torch
 
-from benchmarks.common import bench as common_bench, header, load_solution
+from benchmarks.common import bench as common_bench, copy_bandwidth, header, load_solution
 
 
 def wall(fn, reps, sync):
@@ -49,6 +51,14 @@ def main() -> None:
     cuda = torch.cuda.is_available()
     dev = "cuda" if cuda else "cpu"
     print(header("lab09 · timing methods", dev))
+    ceil_gbps = ceil_tflops = None
+    if cuda:
+        ceil_gbps = copy_bandwidth() / 1e9
+        m = torch.randn(8192, 8192, device=dev, dtype=torch.bfloat16)  # random data: zeros run faster
+        t = common_bench(lambda: m @ m, warmup=3, rep=10)["median"]
+        ceil_tflops = 2 * 8192 ** 3 / t / 1e12
+        del m
+        print(f"ceilings: copy {ceil_gbps:.0f} GB/s (read + write), bf16 matmul 8192^3 {ceil_tflops:.0f} TFLOP/s")
     N = 4096 if cuda else 512
     cases = {  # name: (fn, bytes moved, flops)
         # 1 read of 2 x 4M fp32 + 1 write of 4M fp32: 48 MiB (fits a 50 MiB L2 only in part)
@@ -72,7 +82,10 @@ def main() -> None:
         row.append(ns["bench"](fn, warmup=3, rep=reps)["median"])
         cells = " ".join(f"{t * 1e6:10.1f}" for t in row)
         best = row[3] if cuda else row[1]
-        print(f"{name:14} {cells}   {nbytes / best / 1e9:7.1f} GB/s {flops / best / 1e12:7.2f} TFLOP/s ({'events+flush' if cuda else 'wall+sync'})")
+        rate = f"{nbytes / best / 1e9:7.1f} GB/s {flops / best / 1e12:7.2f} TFLOP/s"
+        if cuda:
+            rate += f" ({nbytes / best / 1e9 / ceil_gbps:.0%} of copy, {flops / best / 1e12 / ceil_tflops:.0%} of matmul)"
+        print(f"{name:14} {cells}   {rate} ({'events+flush' if cuda else 'wall+sync'})")
     if cuda:
         x = torch.randn(4096, 4096, device=dev)
         xb = x.bfloat16()
