@@ -117,7 +117,13 @@ def test_the_track_sets_the_mix():
     assert sum(mix["arch"].count(k) for k in design) > sum(mix["research"].count(k) for k in design) + 5
 
 
-def test_candidate_notebook_holds_no_expected_value_no_seed_no_secret(tmp_path):
+@pytest.mark.parametrize("key", range(4))
+def test_candidate_notebook_holds_no_expected_value_no_seed_no_secret(tmp_path, key):
+    """Four fixed course keys (20 interviews): a question whose answer is one of its own numbers
+    shows up here, and no run depends on the luck of a fresh key."""
+    keyfile = tmp_path / ".inferlab" / "interview" / "secret.key"
+    keyfile.parent.mkdir(parents=True)
+    keyfile.write_text(bytes((key * 37 + i) % 256 for i in range(32)).hex() + "\n")
     for cand, (track, level, _) in CANDIDATES.items():
         assert new(tmp_path, cand, track, level) == 0
         path = tmp_path / ".inferlab" / "interview" / "release" / cand / "lab10.ipynb"
@@ -131,8 +137,8 @@ def test_candidate_notebook_holds_no_expected_value_no_seed_no_secret(tmp_path):
             e = item.expected
             forms = {str(int(round(e)))} if item.question.exact else {repr(e), *(f"{e:.{d}g}" for d in (3, 4, 5, 6, 8))}
             for f in forms:
-                if len(f.replace(".", "").replace("-", "").lstrip("0")) < 3:
-                    continue            # a one- or two-digit count can occur anywhere; the answer cells hold none
+                if len(f.replace(".", "").replace("-", "").lstrip("0")) < 4:
+                    continue            # up to three digits occur by chance (an arrival at 0.615 s); the answer cells hold none
                 hit = re.search(rf"(?<![\d.]){re.escape(f)}(?![\d])", text)
                 assert hit is None, f"{cand} {item.slot}: expected value {f} appears in the notebook"
         assert "BEGIN SOLUTION" not in text and "model answer" not in text.lower()

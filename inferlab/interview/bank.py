@@ -380,7 +380,7 @@ register(Kind(
 
 
 def _make_sent(rng, level):
-    p = rng.choice([2, 4, 8, 16])
+    p = rng.choice([3, 4, 8, 16])  # not 2: with two ranks each sends exactly n, the number in the question
     return {"p": p, "n": p * rng.randrange(10_000, 2_000_000)}
 
 
