@@ -58,7 +58,7 @@ instructor: install
 	$(call serve,,: instructor tools on (formgrader, Create Assignment))
 
 test: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -n 2 --durations=15
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder --durations=25
 
 labs: install
 	$(BIN)/inferlab build

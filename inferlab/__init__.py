@@ -32,6 +32,10 @@ def course_root():
 
 
 def _cuda_available() -> bool:
+    # No GPU device node (NVIDIA, ROCm, WSL): no CUDA, and no need to import torch to know it
+    # (every nbgrader command imports this package through the course's configuration).
+    if not any(_os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")):
+        return False
     try:
         import torch
 

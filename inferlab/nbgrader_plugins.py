@@ -22,8 +22,6 @@ from nbgrader.plugins import LateSubmissionPlugin
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import ClearSolutions, Execute, NbGraderPreprocessor, OverwriteCells
 
-from inferlab.grading import sandbox
-
 
 class TaskStubs(ClearSolutions):
     """Stubs that say where they are: `raise NotImplementedError("lab03 · paged_attention")`."""
@@ -69,6 +67,7 @@ class SandboxedExecute(Execute):
 
     def preprocess(self, nb, resources, *args, **kwargs):
         path = (resources.get("metadata") or {}).get("path") or os.getcwd()
+        from inferlab.grading import sandbox  # (here: torch is imported only by the commands that grade)
         from inferlab.grading.remote import DEFAULT_MEMORY_MB, _deny_list
 
         scratch = os.path.abspath(path)

@@ -30,8 +30,18 @@ class Classroom:
             raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
         return out
 
+    @property
+    def db_url(self) -> str:
+        return self.env.get("INFERLAB_GRADEBOOK_URL") or f"sqlite:///{self.root / 'gradebook.db'}"
+
     def release(self, lab: str, duedate: str = "2030-01-01 00:00:00 UTC") -> None:
-        self.nbgrader("db", "assignment", "add", lab, f"--duedate={duedate}")
+        """`lab` may be a glob ("lab*"): nbgrader's assignment ids are; one command releases them all."""
+        from nbgrader.api import Gradebook
+
+        # (what `nbgrader db assignment add --duedate` does, without starting a process)
+        with Gradebook(self.db_url, "inferlab") as gb:
+            for p in sorted((self.root / "solutions").glob(lab)):
+                gb.update_or_create_assignment(p.name, duedate=duedate)
         self.nbgrader("generate_assignment", lab, "--force")
 
     def submit(self, student: str, lab: str, notebook: Path, timestamp: str | None = None) -> None:
@@ -42,21 +52,20 @@ class Classroom:
             (folder / "timestamp.txt").write_text(timestamp)
 
     def autograde(self, lab: str) -> subprocess.CompletedProcess:
-        self.nbgrader("db", "student", "import", str(self._students_csv()))
+        # Students are created as their submissions are graded (nbgrader's Autograde.create_student).
         return self.nbgrader("autograde", lab, "--force", check=False)
-
-    def _students_csv(self) -> Path:
-        path = self.root / "students.csv"
-        students = sorted(p.name for p in (self.root / "submitted").iterdir())
-        path.write_text("id\n" + "\n".join(students) + "\n")
-        return path
 
     def feedback(self, lab: str) -> None:
         self.nbgrader("generate_feedback", lab, "--force")
 
     def scores(self) -> dict[tuple[str, str], float]:
+        """The gradebook as `nbgrader export` writes it (its CSV plugin, run here rather than in a new process)."""
+        from nbgrader.api import Gradebook
+        from nbgrader.plugins import CsvExportPlugin
+
         out = self.root / "grades.csv"
-        self.nbgrader("export", f"--to={out}")
+        with Gradebook(self.db_url, "inferlab") as gb:
+            CsvExportPlugin(to=str(out)).export(gb)
         with open(out, newline="") as f:
             return {(r["student_id"], r["assignment"]): float(r["score"] or 0) for r in csv.DictReader(f)}
 

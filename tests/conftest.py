@@ -47,3 +47,40 @@ def known_wrong(lab: str) -> list[Path]:
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+# ----------------------------------------------------------------------------- order of the run
+# `make test` runs `pytest -n 2 --dist loadgroup --no-loadscope-reorder`: a free worker takes the next
+# unit in this order. The slowest start first (seconds each on a 2-core runner, from --durations), so
+# that no long test starts last and leaves one core idle; the modules whose fixtures start a server,
+# a kernel or a course stay on one worker (one fixture, in their written order).
+SLOWEST_FIRST = [
+    (r"tests/test_classroom\.py::test_a_class_of_30", 500),
+    (r"tests/test_labs\.py::\w+\[lab0[678]-", 150),
+    (r"tests/test_foundation\.py::test_generated_notebooks", 150),
+    (r"tests/test_hub\.py", 150),
+    (r"tests/test_browser\.py", 140),
+    (r"tests/test_interview\.py", 100),
+    (r"tests/test_nbgrader\.py", 90),
+    (r"tests/test_labs\.py::\w+\[lab0[345]-", 60),
+    (r"tests/test_integrity\.py::\w+\[lab01-attack_(infinite_loop|memory)\]", 50),
+    (r"tests/test_labs\.py::\w+\[", 30),
+    (r"tests/test_feedback\.py", 30),
+]
+ONE_WORKER = ("test_browser", "test_interview", "test_feedback", "test_serve", "test_notebook_form",
+              "test_postgres", "test_lab07", "test_lab08", "test_lab09", "test_models", "test_engine")
+
+
+def _weight(nodeid: str) -> float:
+    for pattern, seconds in SLOWEST_FIRST:
+        if re.match(pattern, nodeid):
+            return seconds
+    return 0.0
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+        if module in ONE_WORKER:
+            item.add_marker(pytest.mark.xdist_group(module))
+    items.sort(key=lambda item: -_weight(item.nodeid))  # stable: a module keeps its order

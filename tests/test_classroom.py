@@ -1,13 +1,15 @@
 """A class graded on a Dask cluster: `inferlab autograde` writes the gradebook `nbgrader autograde` writes.
 
-The slow test grades a class of 30 mixed lab01 submissions (correct, wrong, stub, attacks,
-a kernel that exits, a cell that never ends, tampered metadata) on a local Dask cluster of
-two worker processes, into a PostgreSQL gradebook when one can be started here (SQLite
-otherwise); one worker is killed in the middle of a grading. Every score is the one the
-serial `nbgrader autograde` of tests/test_integrity.py gives; a subset is also graded
-serially by `nbgrader autograde` and compared cell by cell (scores, review flags, comments,
-late penalty, verdicts). A rerun grades only the submission that changed, and a submission
-that runs past the deadline is stopped, retried once and reported, its grades left as they were.
+The slow test grades a class of 30 mixed lab01 submissions (correct, wrong, stub, every
+attack of tests/test_integrity.py inside a notebook, a kernel that exits, a cell that never
+ends, tampered metadata) on a local Dask cluster of two worker processes, into a PostgreSQL
+gradebook when one can be started here (SQLite otherwise); one worker is killed in the middle
+of a grading. Every score is the one its known-wrong file's first line implies; no student's
+kernel changes the course or leaves a process behind. Six submissions of every kind are also
+graded serially by `nbgrader autograde` and compared cell by cell (scores, review flags,
+comments, late penalty, verdicts), and the whole-notebook ones by `inferlab grade`. A rerun
+grades only the submission that changed, and a submission that runs past the deadline is
+stopped, retried once and reported, its grades left as they were.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ from conftest import ROOT, expected_failures
 from inferlab.classroom.gradebook import definitions, write_grades
 from inferlab.classroom.ledger import Ledger, content_hash, grader_fingerprint, submission_files
 from inferlab.classroom.progress import LabTally, Progress, summary_table
+from inferlab.grading.runner import grade
+from test_integrity import notebook_with, sleepers, tree_digest
 
 LAB = "lab01"
 
@@ -201,7 +205,6 @@ def test_gradebook_writer_sqlite(tmp_path, monkeypatch):
 
 def class_of_30(room: Classroom, tmp: Path) -> dict[str, tuple[Path, float]]:
     """The mixed class of tests/test_integrity.py: student -> (notebook, expected score)."""
-    from test_integrity import notebook_with
     from test_nbgrader import tamper
     from inferlab.grading import load_checks
 
@@ -260,6 +263,7 @@ def test_a_class_of_30_on_a_dask_cluster(tmp_path, capsys):
         try:
             cluster = local_cluster(2)
             try:
+                before = tree_digest("autograder", "solutions", "inferlab")
                 t0 = time.monotonic()
                 summary = autograde([LAB], course=str(room.root), scheduler=cluster.scheduler_address,
                                     on_running=kill_one_worker)
@@ -270,6 +274,9 @@ def test_a_class_of_30_on_a_dask_cluster(tmp_path, capsys):
                 assert tally["timed_out"] >= 1  # the endless cell hit the cell time limit
                 ledger = Ledger(room.root, LAB).entries
                 assert ledger[killed[0]]["attempts"] == 2
+                # The students' kernels ran under the sandbox: nothing written outside, nothing left running.
+                assert tree_digest("autograder", "solutions", "inferlab") == before, "a student's kernel changed the course"
+                assert not Path("/tmp/inferlab-pwned.txt").exists() and not sleepers()
                 # Every score as serial nbgrader gives it (tests/test_integrity.py), in the real gradebook.
                 scores = room.scores()
                 want = {s: v for s, (_, v) in subs.items()}
@@ -282,7 +289,7 @@ def test_a_class_of_30_on_a_dask_cluster(tmp_path, capsys):
                 assert got == pytest.approx({s: v - (penalty if s == late else 0) for s, v in want.items()})
 
                 # Serial `nbgrader autograde` of a subset, in a copy of the course with its own gradebook.
-                subset = ["good0", "stub", late]
+                subset = ["good0", "stub", late, "kernel_exit", "tamper_stub", "attack_replace_checks"]
                 serial = Classroom(tmp_path / "serial", [])
                 shutil.rmtree(serial.root)
                 shutil.copytree(room.root, serial.root, ignore=shutil.ignore_patterns(
@@ -300,6 +307,10 @@ def test_a_class_of_30_on_a_dask_cluster(tmp_path, capsys):
                 for s in subset:
                     assert verdicts(room.autograded_notebook(s, LAB)) == verdicts(serial.autograded_notebook(s, LAB))
                     assert verdicts(room.autograded_notebook(s, LAB))
+                # The whole-notebook cases through `inferlab grade` (the files of the others: tests/test_labs.py,
+                # tests/test_integrity.py).
+                for s in ("kernel_exit", "endless_cell", "tamper_stub"):
+                    assert grade(LAB, subs[s][0], timeout=20).score == pytest.approx(want[s]), s
 
                 # A rerun grades only what changed: the stub's author submits the reference.
                 shutil.copy(subs["good0"][0], room.root / "submitted" / "stub" / LAB / f"{LAB}.ipynb")
