@@ -56,12 +56,11 @@ def root() -> Path:
 # a kernel or a course stay on one worker (one fixture, in their written order).
 SLOWEST_FIRST = [
     (r"tests/test_classroom\.py::test_a_class_of_30", 500),
+    (r"tests/test_nbgrader\.py::test_nbgrader_round_trip", 400),
     (r"tests/test_labs\.py::\w+\[lab0[678]-", 150),
-    (r"tests/test_foundation\.py::test_generated_notebooks", 150),
     (r"tests/test_hub\.py", 150),
     (r"tests/test_browser\.py", 140),
     (r"tests/test_interview\.py", 100),
-    (r"tests/test_nbgrader\.py", 90),
     (r"tests/test_labs\.py::\w+\[lab0[345]-", 60),
     (r"tests/test_integrity\.py::\w+\[lab01-attack_(infinite_loop|memory)\]", 50),
     (r"tests/test_labs\.py::\w+\[", 30),

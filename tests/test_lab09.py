@@ -267,7 +267,7 @@ def test_class_csv_from_an_nbgrader_gradebook(tmp_path, monkeypatch):
 def test_inferlab_report_on_references_writes_a_page(tmp_path):
     from inferlab.cli import main
 
-    # Two labs keep CI short; every lab's reference is graded by test_labs.py already.
+    # Two labs keep CI short; every lab's reference is graded by test_nbgrader.py already.
     labs = [lab for lab in ("lab01", "lab09") if lab in graded_labs()]
     subs = [str(ROOT / "solutions" / lab / f"{lab}.ipynb") for lab in labs]
     assert main(["report", *subs, "--out", str(tmp_path), "--name", "reference"]) == 0
@@ -275,7 +275,7 @@ def test_inferlab_report_on_references_writes_a_page(tmp_path):
     data = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert [lab["lab"] for lab in data["labs"]] == labs
     assert all(lab["max_score"] > 0 for lab in data["labs"]) and 0 <= data["overall"]["score"] <= 100
-    # (each reference's full marks are test_labs.py's business; this test is about the page)
+    # (each reference's full marks are test_nbgrader.py's business; this test is about the page)
 
 
 def test_a_correct_solution_written_differently_scores_full_marks(tmp_path):

@@ -1,10 +1,11 @@
 """The instructor's workflow, for real: release, submit, autograde, feedback, export.
 
 Every lab's reference scores full marks and its student notebook 0 through
-nbgrader: the scores `inferlab grade` gives them in tests/test_labs.py. Feedback
+nbgrader, whose checks run in the sandboxed runner of `inferlab grade` (this is
+where the suite grades every reference and stub). Feedback
 shows no hidden test source; edited metadata and fake output change nothing (the
 tampering is the same for every lab, so it is graded once, on the first lab; the
-class of tests/test_classroom.py and tests/test_integrity.py tamper again).
+class of tests/test_classroom.py tampers again).
 """
 from __future__ import annotations
 
@@ -58,11 +59,14 @@ def test_nbgrader_round_trip_of_every_lab(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     room.feedback("lab*")
     scores = room.scores()
-    # `inferlab grade` gives each reference its max_score and each stub 0: tests/test_labs.py.
+    # (the checks ran in `inferlab grade`'s runner: the same scores through either front door)
     for (student, lab), want in expected.items():
         got = scores.get((student, lab))
         if got is None or abs(got - want) > 1e-6:
-            problems.append(f"{lab} {student}: nbgrader scored {got}, expected {want}")
+            graded = room.autograded_notebook(student, lab)
+            fails = [line for line in (graded.read_text() if graded.exists() else "").split("\\n")
+                     if "FAIL" in line][:8]
+            problems.append(f"{lab} {student}: nbgrader scored {got}, expected {want}\n    " + "\n    ".join(fails))
         # Feedback: verdicts and points, never the hidden checks' source.
         if student == "stub":
             html = room.feedback_html("stub", lab).read_text()
