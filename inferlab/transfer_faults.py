@@ -69,6 +69,9 @@ def _rank() -> int | None:
         return None
 
 
+_INHERITED = object()  # a patched name that the class itself did not define
+
+
 class TransferWatch:
     """Count tokens and KV bytes in every rank of a lab06 run, and inject transfer faults."""
 
@@ -107,7 +110,9 @@ class TransferWatch:
     # ------------------------------------------------------------------ patches
 
     def _patch(self, owner, name, new) -> None:
-        self._saved.append((owner, name, getattr(owner, name)))
+        # The class's own attribute, not getattr's: on a pybind11 class getattr gives the bare builtin,
+        # which set back would no longer bind `self` (ProcessGroup.send would break for good).
+        self._saved.append((owner, name, vars(owner).get(name, _INHERITED)))
         setattr(owner, name, new)
 
     def __enter__(self) -> "TransferWatch":
@@ -157,7 +162,10 @@ class TransferWatch:
 
     def __exit__(self, *exc) -> bool:
         for owner, name, orig in reversed(self._saved):
-            setattr(owner, name, orig)
+            if orig is _INHERITED:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, orig)
         self._saved = []
         return False
 
