@@ -7,7 +7,6 @@ a submission gets the same score through either front door.
 """
 import os
 
-
 import inferlab  # noqa: F401 - sets TRITON_INTERPRET=1 when there is no CUDA device
 from inferlab import nbgrader_plugins as plugins
 

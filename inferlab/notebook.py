@@ -285,12 +285,11 @@ def build(root: Path | None = None, verbose: bool = True, release_dir: Path | No
                 changed.append(str(dst.relative_to(root)))
     release = Path(release_dir) if release_dir else root / "labs"
     labs = sorted(p.name for p in (root / "solutions").glob("lab*") if p.is_dir() and wanted(p.name))
-    every = only is None and labs == sorted(p.name for p in (root / "solutions").glob("lab*") if p.is_dir())
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/gradebook.db"
         env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
         # All labs in one nbgrader process (its assignment id is a glob): one start instead of ten.
-        for pattern in (["lab*"] if every and labs else labs):
+        for pattern in (["lab*"] if only is None and labs else labs):
             cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", pattern, "--force", "--log-level=WARN",
                    f"--db={db}", f"--CourseDirectory.root={root}",
                    f"--CourseDirectory.release_directory={release}"]

@@ -63,7 +63,9 @@ class CommWatch:
     def _patch(self, owner, name, new) -> None:
         if not hasattr(owner, name):
             return
-        self._saved.append((owner, name, getattr(owner, name)))
+        # The class's own attribute: getattr on a pybind11 class gives a bare builtin that, set back,
+        # would no longer bind `self`.
+        self._saved.append((owner, name, vars(owner).get(name, getattr(owner, name))))
         setattr(owner, name, new)
 
     def _refuse(self, what: str):
@@ -206,6 +208,7 @@ def _graded_tp_rank(ns, fn, cases: list) -> list:
     out = []
     with CommWatch(allow=("all_reduce",)) as watch:
         orig_allreduce = torch._C._distributed_c10d.ProcessGroup.allreduce
+        saved_allreduce = vars(torch._C._distributed_c10d.ProcessGroup)["allreduce"]  # restored as the class held it
 
         def recording_allreduce(pg, tensors, *a, **k):
             if seen["on"]:
@@ -222,7 +225,7 @@ def _graded_tp_rank(ns, fn, cases: list) -> list:
                 out.append({"result": result, "ring_calls": seen["ring_calls"],
                             "reduced": [t.reshape(-1) for t in seen["reduced"]], **watch.stats()})
         finally:
-            torch._C._distributed_c10d.ProcessGroup.allreduce = orig_allreduce
+            torch._C._distributed_c10d.ProcessGroup.allreduce = saved_allreduce
     return out
 
 
