@@ -204,7 +204,7 @@ def test_gradebook_writer_sqlite(tmp_path, monkeypatch):
 
 
 def class_of_30(room: Classroom, tmp: Path) -> dict[str, tuple[Path, float]]:
-    """The mixed class of tests/test_integrity.py: student -> (notebook, expected score)."""
+    """The mixed class: student -> (notebook, expected score from each file's expect-fail line)."""
     from test_nbgrader import tamper
     from inferlab.grading import load_checks
 
@@ -277,7 +277,7 @@ def test_a_class_of_30_on_a_dask_cluster(tmp_path, capsys):
                 # The students' kernels ran under the sandbox: nothing written outside, nothing left running.
                 assert tree_digest("autograder", "solutions", "inferlab") == before, "a student's kernel changed the course"
                 assert not Path("/tmp/inferlab-pwned.txt").exists() and not sleepers()
-                # Every score as serial nbgrader gives it (tests/test_integrity.py), in the real gradebook.
+                # Every score as its file's expect-fail line implies, in the real gradebook.
                 scores = room.scores()
                 want = {s: v for s, (_, v) in subs.items()}
                 from nbgrader.api import Gradebook

@@ -1,7 +1,7 @@
 """Every lab: each known-wrong submission loses exactly the checks it names, as in the committed
 table of scores; notebooks and checks agree on points. (Each reference scoring full marks and each
 student notebook 0 is graded through nbgrader, with the same runner, by tests/test_nbgrader.py;
-`reference` and `student` are graded here only when REFERENCE_TOO is set, e.g. while writing a lab.)"""
+`reference` and `student` are graded here too when INFERLAB_TEST_REFERENCE=1, e.g. while writing a lab.)"""
 from __future__ import annotations
 
 import json
